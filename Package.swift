@@ -1,0 +1,97 @@
+// swift-tools-version:6.0
+// kd: knowledge distillation for domain text, as a SQLite-backed pipeline.
+import PackageDescription
+
+// Hot loops (tokenizer, BLAS glue, students) rely on SIMD; on the default
+// x86-64 baseline `SIMD.addProduct` becomes a library call (PLATFORM.md).
+#if arch(x86_64)
+let simdFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let simdFlags: [SwiftSetting] = []
+#endif
+let common: [SwiftSetting] = [.swiftLanguageMode(.v5)] + simdFlags
+
+let package = Package(
+  name: "kd",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "kd-ingest", targets: ["kd-ingest"]),
+    .executable(name: "kd-tokenize", targets: ["kd-tokenize"]),
+    .executable(name: "kd-teacher-cache", targets: ["kd-teacher-cache"]),
+    .executable(name: "kd-train", targets: ["kd-train"]),
+    .executable(name: "kd-report", targets: ["kd-report"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+  ],
+  targets: [
+    // C libraries (see ../shared/PLATFORM.md for the shims).
+    .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+    .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+    .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+    // Libraries, one per concern; dependencies point down.
+    .target(name: "KDCore", swiftSettings: common),
+    .target(name: "KDStore", dependencies: ["CSQLite", "KDCore"], swiftSettings: common),
+    .target(name: "KDTokenizers", dependencies: ["KDCore"], swiftSettings: common),
+    .target(
+      name: "KDIngest",
+      dependencies: ["KDCore", "KDStore", "KDTokenizers", "CLibXML2", "CZlib",
+                     .product(name: "Yams", package: "Yams")],
+      swiftSettings: common),
+    .target(name: "KDTensor", dependencies: ["KDCore", "COpenBLAS"], swiftSettings: common),
+    .target(name: "KDModels", dependencies: ["KDCore", "KDTensor"], swiftSettings: common),
+    .target(
+      name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels"],
+      swiftSettings: common),
+    .target(
+      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels"],
+      swiftSettings: common),
+    .target(name: "KDReport", dependencies: ["KDCore", "KDStore"], swiftSettings: common),
+    .target(
+      name: "KDCLI",
+      dependencies: ["KDCore", "KDStore",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                     .product(name: "Logging", package: "swift-log")],
+      swiftSettings: common),
+
+    // Thin executables: argument parsing, then one library call.
+    .executableTarget(
+      name: "kd-ingest",
+      dependencies: ["KDCLI", "KDIngest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
+    .executableTarget(
+      name: "kd-tokenize",
+      dependencies: ["KDCLI", "KDTokenizers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
+    .executableTarget(
+      name: "kd-teacher-cache",
+      dependencies: ["KDCLI", "KDTeacher", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
+    .executableTarget(
+      name: "kd-train",
+      dependencies: ["KDCLI", "KDTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
+    .executableTarget(
+      name: "kd-report",
+      dependencies: ["KDCLI", "KDReport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
+
+    // Tests mirror the modules, plus end-to-end tests of the built executables.
+    .target(name: "KDTestSupport", dependencies: ["KDCore", "KDStore"], path: "Tests/KDTestSupport",
+            swiftSettings: common),
+    .testTarget(name: "KDStoreTests", dependencies: ["KDStore", "KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDTokenizersTests", dependencies: ["KDTokenizers", "KDTestSupport"],
+                resources: [.copy("Resources")], swiftSettings: common),
+    .testTarget(name: "KDIngestTests", dependencies: ["KDIngest", "KDTestSupport"],
+                resources: [.copy("Resources")], swiftSettings: common),
+    .testTarget(name: "KDModelsTests", dependencies: ["KDModels", "KDTensor", "KDTestSupport"],
+                resources: [.copy("Resources")], swiftSettings: common),
+    .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], swiftSettings: common),
+  ]
+)
