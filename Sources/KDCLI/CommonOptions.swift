@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import KDCore
+
+/// Options every stage shares.
+public struct CommonOptions: ParsableArguments {
+  @Option(name: .long, help: "The kd database (SQLite). Created when missing.")
+  public var db: String = "data.sqlite"
+
+  @Flag(name: .long, help: "Print a machine-readable JSON summary on stdout.")
+  public var json = false
+
+  @Flag(name: [.short, .long], help: "Only errors on stderr.")
+  public var quiet = false
+
+  @Flag(name: [.short, .long], help: "More detail on stderr.")
+  public var verbose = false
+
+  public init() {}
+
+  /// Applies --quiet / --verbose to the log.
+  public func configureLogging() {
+    Log.quiet = quiet
+    Log.verbose = verbose
+  }
+}
+
+/// Writes a JSON object on stdout (sorted keys, one document).
+public func printJSON(_ object: Any) {
+  guard JSONSerialization.isValidJSONObject(object),
+    let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+  else {
+    Log.error("internal: summary is not valid JSON")
+    return
+  }
+  FileHandle.standardOutput.write(data)
+  FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+/// Writes an Encodable value as JSON on stdout.
+public func printJSON<T: Encodable>(encodable value: T) {
+  let enc = JSONEncoder()
+  enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+  if let data = try? enc.encode(value) {
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+  }
+}
+
+/// The full command line, as recorded in `runs.command_line`.
+public var currentCommandLine: [String] { CommandLine.arguments }
+
+/// Installs SIGINT/SIGTERM handlers that set a flag the stage checks between
+/// units of work, so that an interrupted run ends its transaction cleanly.
+public final class Interruption: @unchecked Sendable {
+  public static let shared = Interruption()
+  private var sources: [DispatchSourceSignal] = []
+  public private(set) var requested = false
+
+  public func install() {
+    for sig in [SIGINT, SIGTERM] {
+      signal(sig, SIG_IGN)
+      let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+      s.setEventHandler { [weak self] in
+        if self?.requested == true { exit(KDExit.interrupted) }
+        self?.requested = true
+        Log.warning("interrupt: finishing the current unit of work (press again to abort)")
+      }
+      s.resume()
+      sources.append(s)
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import CSQLite
+import Foundation
+import KDCore
+
+/// The kd feature store: one SQLite file shared by every stage.
+///
+/// `Store.open` applies pending migrations from `schemas/`, turns on WAL and
+/// foreign keys, and refuses a file written by a newer schema.
+///
+/// For example:
+/// ```swift
+/// let store = try Store.open(path: "data.sqlite")
+/// let runID = try store.beginRun(stage: "ingest", commandLine: CommandLine.arguments)
+/// ```
+public final class Store {
+  public let db: Database
+  public var path: String { db.path }
+
+  init(db: Database) { self.db = db }
+
+  /// Opens or creates a store and migrates it to `Schema.currentVersion`.
+  /// - Throws: `KDError(.schema)` when the file was written by a newer kd,
+  ///   `KDError(.database)` when it is not a SQLite file.
+  public static func open(path: String, readOnly: Bool = false, busyTimeout: TimeInterval = 60) throws -> Store {
+    if readOnly && !FileManager.default.fileExists(atPath: path) {
+      throw KDError(.io, "no such database (run kd-ingest first, or pass --db)", file: path)
+    }
+    let db = try Database(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
+    let store = Store(db: db)
+    do {
+      if !readOnly {
+        try db.execute("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=NORMAL")
+      }
+      try db.execute("PRAGMA foreign_keys=ON")
+      try db.execute("PRAGMA temp_store=MEMORY")
+      try db.execute("PRAGMA cache_size=-65536")
+      try store.migrate(readOnly: readOnly)
+    } catch let e as DatabaseError {
+      if e.code & 0xff == SQLITE_NOTADB {
+        throw KDError(.database, "not a kd database (not SQLite, or encrypted)", file: path)
+      }
+      throw KDError(.database, e.description)
+    }
+    return store
+  }
+
+  /// The schema version stored in the file (`PRAGMA user_version`).
+  public func schemaVersion() throws -> Int {
+    Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+  }
+
+  func migrate(readOnly: Bool) throws {
+    let current = Schema.currentVersion
+    var version = try schemaVersion()
+    if version > current {
+      throw KDError(
+        .schema,
+        "database schema version \(version) is newer than this kd supports (\(current)); upgrade kd",
+        file: path)
+    }
+    if version == current { return }
+    if readOnly {
+      throw KDError(.schema, "database schema version \(version) is older than \(current); open it once read-write to migrate", file: path)
+    }
+    try db.transaction {
+      // Re-read inside the write lock: another process may have migrated meanwhile.
+      version = try schemaVersion()
+      for m in Schema.migrations where m.version > version {
+        do {
+          try db.execute(m.sql)
+        } catch let e as DatabaseError {
+          throw KDError(.schema, "migration \(m.version) (\(m.name)) failed: \(e.message)", file: path)
+        }
+        try db.execute("PRAGMA user_version = \(m.version)")
+      }
+    }
+  }
+
+  /// Current time as ISO 8601 UTC, the format of every timestamp in the store.
+  public static func now() -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: Date())
+  }
+}
