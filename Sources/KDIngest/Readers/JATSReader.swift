@@ -133,7 +133,7 @@ public struct JATSReader: StructuredReader {
         }
         let heading = child.child("title")?.nonEmptyText
         let text = self.text(child, skipping: child.child("title"))
-        if text.isEmpty && heading == nil { continue }
+        if text.isEmpty { continue }
         sections.append(DocumentSection(
           heading: heading, label: Self.category(secType: child.attribute("sec-type"), title: heading, abstract: false),
           identifier: child.attribute("id"), text: text))

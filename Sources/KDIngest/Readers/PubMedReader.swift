@@ -7,7 +7,7 @@ import KDCore
 /// Each `MedlineCitation` / `PubmedArticle` / `PubmedBookArticle` becomes one
 /// document: `externalID` is the PMID, `title` the ArticleTitle, and every
 /// `AbstractText` a section whose `label` is its NlmCategory (or, when that is
-/// missing or `UNASSIGNED`, its Label), upper-cased: `BACKGROUND`, `OBJECTIVE`,
+/// missing or `UNASSIGNED`, its Label), upper-cased (`UNLABELLED` → nil): `BACKGROUND`, `OBJECTIVE`,
 /// `METHODS`, `RESULTS`, `CONCLUSIONS`. A citation without an abstract has no
 /// sections. Labels: `mesh` (descriptor names), `mesh_major` (major-topic
 /// descriptors), `pubtype` (publication types), `language`. Metadata: `journal`,
@@ -140,6 +140,7 @@ public struct PubMedReader: StructuredReader {
       let heading = part.attribute("Label")
       var label = normalizedLabel(part.attribute("NlmCategory"))
       if label == nil || label == "UNASSIGNED" { label = normalizedLabel(heading) }
+      if label == "UNASSIGNED" || label == "UNLABELLED" { label = nil }
       sections.append(DocumentSection(heading: heading, label: label, text: text))
     }
     return sections

@@ -112,8 +112,8 @@ public struct USLMReader: StructuredReader {
     let numNode = node.child("num")
     let headingNode = node.child("heading")
     var heading = TextBuilder()
-    if let numNode { heading.appendText(of: numNode) }
-    if let headingNode { heading.space(); heading.appendText(of: headingNode) }
+    if let numNode { heading.appendText(of: numNode, role: role) }
+    if let headingNode { heading.space(); heading.appendText(of: headingNode, role: role) }
     var identifier = node.attribute("identifier")
     if identifier == nil {
       var parts = levels.compactMap { level in level.num.map { "\(levelPrefixes[level.name] ?? level.name)\(trimNumber($0))" } }
@@ -144,7 +144,7 @@ public struct USLMReader: StructuredReader {
   static func role(_ node: xmlNodePtr) -> TextRole {
     let name = node.localName
     if name == "page" || name == "toc" || name == "sidenote" || name == "footnote" { return .skip }
-    if name == "td" || name == "th" { return .spaced }
+    if name == "td" || name == "th" || name == "num" || name == "heading" { return .spaced }
     return blocks.contains(name) ? .block : .inline
   }
 
