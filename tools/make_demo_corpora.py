@@ -250,7 +250,7 @@ MED_TOPICS = {
 MED_COMMON = {
     "population": ["older adults", "adults over 65 years", "women of reproductive age", "people living in rural areas",
                    "patients with chronic kidney disease", "adolescents and young adults", "patients with diabetes",
-                   "low-income settings", "a multi-ethnic urban population", "frail inpatients"],
+                   "patients in low-income settings", "a multi-ethnic urban population", "frail inpatients"],
     "burden": ["hospital admission", "disability", "premature death", "health-care expenditure", "lost working days"],
     "design": ["randomised controlled trial", "prospective cohort study", "multicentre registry analysis",
                "open-label pragmatic trial", "retrospective cohort study", "single-centre observational study",
@@ -289,7 +289,7 @@ MED_METHODS = [
 ]
 MED_RESULTS = [
     "{outcome_cap} improved in {pct}% of patients receiving {tx}, compared with {pct2}% with {comparator} (p = {p_sig}).",
-    "Compared with {comparator}, {tx} reduced the risk of poor {outcome} (hazard ratio {hr}; 95% CI {lo}-{hi}).",
+    "Compared with {comparator}, {tx} improved {outcome} (adjusted hazard ratio {hr}; 95% CI {lo}-{hi}).",
     "Median follow-up was {fu} months, and {k} patients ({pct}%) experienced {adverse}.",
     "No significant difference in {outcome} was observed between groups (p = {p_ns}).",
     "{tx_cap} was associated with better {outcome} (odds ratio {hr}; 95% CI {lo} to {hi}), while {adverse} occurred in {pct}% of patients.",
@@ -416,6 +416,9 @@ BANK_SLOTS = {
     "method": ["Apple Pay", "Google Pay", "my bank card", "a bank transfer", "cash at a shop", "my credit card",
                "the linked debit card"],
     "country": ["Spain", "Mexico", "Thailand", "the US", "Poland", "Japan", "Turkey", "Canada", "Morocco"],
+    "reason": ["I'm moving abroad", "I opened an account with another bank", "I don't use it any more",
+               "the fees are too high", "I have too many accounts", "I'm not happy with the service",
+               "my partner and I are merging our finances"],
     "hi": ["", "", "", "Hi, ", "Hello, ", "Hey, ", "Good morning, ", "Quick question: ", "Help! ", "Sorry to bother you, "],
     "bye": ["", "", "", "", " Thanks.", " Thank you!", " Please help.", " Any idea?", " Cheers.", " This is urgent."],
 }
@@ -432,19 +435,27 @@ def random_amount():
 
 BANK_INTENTS = {
     "card_lost": [
+        "I can't remember where I put my {card}, can you block it until I find it?",
+        "Is it possible to freeze my {card} temporarily? I think I lost it {place}.",
+        "My {card} was taken {place} {when}. Please send me a replacement.",
+        "Lost my {card} {when} while travelling in {country}, what now?",
         "I lost my {card} {when}, what should I do?",
         "My {card} was stolen {place}. Can you freeze it?",
         "I think I left my {card} {place} and now I can't find it.",
         "How do I report a lost {card}?",
         "Someone took my wallet {when} with my {card} in it.",
         "can't find my {card} anywhere, please block it",
-        "My {card} is missing since {when}, I'm worried someone might use it.",
+        "My {card} went missing {when}, I'm worried someone might use it.",
         "What happens to my money if my {card} gets stolen?",
         "I dropped my {card} {place}. Do I need a new one?",
         "Need to cancel my {card}, I lost it {place}.",
         "My bag was stolen {when} and the {card} was inside.",
     ],
     "card_arrival": [
+        "I'm in {country} for {days}, can my new {card} be sent there?",
+        "It's been {days} since I ordered the {card}, is it lost in the post?",
+        "My friend got her {card} in {days} but mine still hasn't arrived.",
+        "The tracking for my {card} hasn't updated for {days}.",
         "I ordered a new {card} {days} ago and it still hasn't arrived.",
         "When will my {card} be delivered?",
         "Is there a way to track my {card}?",
@@ -457,6 +468,9 @@ BANK_INTENTS = {
         "Does the {card} come by courier or regular mail?",
     ],
     "transfer_failed": [
+        "I sent {amount} {cur} to {person} {when} and got a failed notification.",
+        "Why does my transfer to {country} keep failing? It's {amount} {cur}.",
+        "The payment to {person} shows as failed but the {amount} {cur} is gone from my balance.",
         "My transfer of {amount} {cur} to {person} failed.",
         "Why did my bank transfer get declined?",
         "I tried to send {amount} {cur} to {person} and it says the payment failed.",
@@ -470,6 +484,9 @@ BANK_INTENTS = {
         "My SEPA transfer of {amount} {cur} was cancelled without any explanation.",
     ],
     "exchange_rate": [
+        "If I pay {amount} {cur} in {country}, how much will that cost me in {cur2}?",
+        "Why did I get a different rate for {cur} {when} than the one shown in the app?",
+        "Is there a markup on the {code} to {code2} rate?",
         "What exchange rate do you use for {cur} to {cur2}?",
         "How much is {amount} {cur} in {cur2} today?",
         "Why was the exchange rate on my payment in {country} so bad?",
@@ -482,6 +499,9 @@ BANK_INTENTS = {
         "The conversion from {cur} to {cur2} gave me less than expected.",
     ],
     "refund_request": [
+        "I'm still waiting for {merchant} to refund {amount} {cur}, it's been {days}.",
+        "{merchant_cap} approved my refund {when}. When will I see the money?",
+        "How do I request a refund for a payment of {amount} {cur} I didn't authorise?",
         "How do I get a refund from {merchant}?",
         "I returned an item to {merchant} {days} ago and still no refund.",
         "{merchant_cap} charged me {amount} {cur} twice, can I get my money back?",
@@ -494,6 +514,12 @@ BANK_INTENTS = {
         "{merchant_cap} says they refunded me {when} but I can't see it.",
     ],
     "account_closing": [
+        "I want to close my account because {reason}.",
+        "Please delete my account, {reason}.",
+        "How do I close my account if {reason}?",
+        "I'm leaving because {reason}. How do I shut down my account?",
+        "Can you close my account and send my {amount} {cur} balance to my other bank?",
+        "What do I need to do to close a joint account with {person}?",
         "How do I close my account?",
         "I want to delete my account and withdraw my remaining balance.",
         "Please close my account, I'm moving to {country}.",
@@ -506,6 +532,9 @@ BANK_INTENTS = {
         "Can I reopen my account later if I close it now?",
     ],
     "top_up_failed": [
+        "Tried to top up {amount} {cur} {when} with {method} and it was declined.",
+        "Why is my {method} top-up still pending after {days}?",
+        "My top-up from {country} failed, does that work abroad?",
         "My top-up with {method} didn't work.",
         "I tried to top up {amount} {cur} but it failed.",
         "Why was my top-up declined {when}?",
@@ -518,6 +547,9 @@ BANK_INTENTS = {
         "Why can't I top up from my {card}?",
     ],
     "pin_blocked": [
+        "My PIN got blocked {place} {when}, what should I do?",
+        "I'm in {country} and my PIN is blocked, can you help?",
+        "The card reader {place} said my PIN is locked after I entered it wrong.",
         "My PIN is blocked, how do I unblock it?",
         "I entered the wrong PIN three times and now my {card} is blocked.",
         "How can I reset my PIN?",
@@ -548,14 +580,15 @@ def make_banking(rng, out):
         for _ in range(50):
             body = f.fill(rng.choice(BANK_INTENTS[intent]))
             hi = rng.choice(BANK_SLOTS["hi"])
-            if hi and body.split(" ", 1)[0] in LOWER_AFTER_GREETING:
+            if hi.endswith((", ", ": ")) and body.split(" ", 1)[0] in LOWER_AFTER_GREETING:
                 body = body[0].lower() + body[1:]
             bye = rng.choice(BANK_SLOTS["bye"]) if body[-1] in ".?!" else ""
             text = (hi + body + bye).strip()
             if rng.random() < 0.12:  # typed in a hurry
                 text = text.lower().rstrip(".?!")
-            if text.lower() not in seen:
-                seen.add(text.lower())
+            key = " ".join(re.findall(r"[a-z0-9']+", body.lower()))
+            if key not in seen:
+                seen.add(key)
                 break
         rows.append((text, intent))
     rng.shuffle(rows)
@@ -574,23 +607,23 @@ def make_banking(rng, out):
 # Terms-of-service clauses (parallel sentences/tags files + manifest)
 # ---------------------------------------------------------------------------
 
+# (service, company, governing law, courts, what users keep there)
 SERVICES = [
-    ("Nimbusnote", "Nimbus Labs Inc.", "Delaware", "Wilmington"),
-    ("Brightloop", "Brightloop Media Ltd", "England and Wales", "London"),
-    ("Parcelly", "Parcelly GmbH", "Germany", "Munich"),
-    ("TuneHarbor", "TuneHarbor, Inc.", "California", "San Francisco"),
-    ("Quillstream", "Quillstream B.V.", "the Netherlands", "Amsterdam"),
-    ("Fitwell", "Fitwell Health Corp.", "New York", "New York County"),
-    ("Roamly", "Roamly Travel S.L.", "Spain", "Barcelona"),
+    ("Nimbusnote", "Nimbus Labs Inc.", "Delaware", "Wilmington", ["notes", "files", "notebooks"]),
+    ("Brightloop", "Brightloop Media Ltd", "England and Wales", "London", ["posts", "photos", "videos"]),
+    ("Parcelly", "Parcelly GmbH", "Germany", "Munich", ["files", "documents", "shared folders"]),
+    ("TuneHarbor", "TuneHarbor, Inc.", "California", "San Francisco", ["playlists", "reviews", "uploaded tracks"]),
+    ("Quillstream", "Quillstream B.V.", "the Netherlands", "Amsterdam", ["posts", "drafts", "comments"]),
+    ("Fitwell", "Fitwell Health Corp.", "New York", "New York County", ["workout logs", "health data", "photos"]),
+    ("Roamly", "Roamly Travel S.L.", "Spain", "Barcelona", ["itineraries", "reviews", "travel photos"]),
 ]
 
 TOS_SLOTS = {
-    "content": ["photos", "notes", "playlists", "posts", "files", "reviews", "messages", "workout logs", "itineraries"],
     "feature": ["sync across devices", "shared workspaces", "offline access", "the recommendation feed",
                 "premium templates", "the mobile app", "the browser extension", "public profiles"],
     "days": ["14", "30", "thirty", "sixty", "7", "fifteen"],
     "age": ["13", "16", "18"],
-    "channel": ["email", "an in-app notification", "a notice on our website", "a message to your registered address"],
+    "channel": ["email", "an in-app notification", "a banner on our website", "post to your registered address"],
     "support": ["support@", "help@", "legal@", "privacy@"],
     "fee": ["monthly", "annual", "quarterly"],
     "thing": ["software", "website", "app", "platform", "service"],
@@ -603,23 +636,23 @@ TOS_SLOTS = {
 TOS_CLAUSES = [
     # Introduction and acceptance.
     ("intro", "[These Terms of Service|These Terms of Use|These terms] govern your [use of|access to and use of] the {svc} {thing} operated by {co}.", ""),
-    ("intro", "Please read these terms carefully before [creating an account|using {svc}|you start using the {thing}].", ""),
+    ("intro", "Please read these terms carefully before [creating an account|using {svc}|you start using the {thing}|you subscribe].", ""),
     ("intro", "In these terms, \"we\", \"us\" and \"our\" refer to {co}, and \"you\" refers to [the person using {svc}|you, the user|any person who registers for an account].", ""),
     ("intro", "If you do not agree with these terms, please do not [use|sign up for|install] {svc}.", ""),
     ("intro", "By [accessing or using|visiting, downloading or using] {svc} in any way, you agree to be bound by these terms and all policies referenced in them.", "use2"),
     ("intro", "Your continued use of the {thing} [constitutes|will be deemed] acceptance of these terms, whether or not you have read them.", "use2"),
     ("intro", "By [downloading the app|opening the {thing}|browsing our website] you accept these terms in full.", "use2"),
     ("intro", "You will be asked to accept these terms when you sign up, and you can [download|print|request] a copy at any time.", ""),
-    ("intro", "These terms were last updated on {date}.", ""),
+    ("intro", "[These terms were last updated on|Last updated:|This version of the terms applies from] {date}.", ""),
     ("intro", "A [plain-language summary|short summary] of the key points is available in our help centre, but these terms are the binding version.", ""),
     # Accounts.
     ("account", "You must be at least {age} years old to [create an account|use {svc}|register].", ""),
     ("account", "You are responsible for keeping your [password|login details|credentials] confidential and for all activity under your account.", ""),
     ("account", "Please [notify us promptly|tell us as soon as possible|contact us immediately] at {support}{domain} if you suspect unauthorised access to your account.", ""),
-    ("account", "You may only create one personal account, and the information you provide must be [accurate|accurate and up to date|truthful].", ""),
+    ("account", "You may only [create|hold|register] one personal account, and the information you provide must be [accurate|accurate and up to date|truthful].", ""),
     ("account", "[Business|Team] accounts can add [members|colleagues], who must each accept these terms.", ""),
     ("account", "You can change your [username|display name] and email address in your account settings.", ""),
-    ("account", "If you sign in with a third-party login, that provider's terms also apply to the sign-in process.", ""),
+    ("account", "If you sign in with [a third-party login|your Google or Apple account|a social media account], that provider's terms also apply to [the sign-in process|how you log in].", ""),
     # Service description.
     ("service", "{svc} lets you [store, organise and share|create, save and share|collect and publish] {content} with people you choose.", ""),
     ("service", "Some features, such as {feature}, are only available on paid plans.", ""),
@@ -632,45 +665,45 @@ TOS_CLAUSES = [
     ("use", "You agree not to use {svc} to upload [unlawful, harassing or infringing|illegal, abusive or misleading] material.", ""),
     ("use", "You must not attempt to [reverse engineer, scrape or overload|disrupt, probe or reverse engineer] the {thing}.", ""),
     ("use", "You may not [resell|sublicense or resell] access to {svc} without our written permission.", ""),
-    ("use", "Automated access is permitted only through our published API and within its rate limits.", ""),
-    ("use", "You must not impersonate another person or misrepresent your affiliation with any organisation.", ""),
+    ("use", "Automated access [is permitted|to {svc} is allowed] only through our [published|public] API and within its rate limits.", ""),
+    ("use", "You must not impersonate [another person|anyone else|any person or company] or misrepresent your affiliation with any organisation.", ""),
     ("use", "Do not share content that exposes another person's [private information|address, phone number or other personal data] without their consent.", ""),
     ("use", "Sending [unsolicited advertising|spam or chain messages] through {svc} is prohibited.", ""),
     # User content.
     ("content", "You [keep|retain] ownership of the {content} you upload to {svc}.", ""),
     ("content", "You grant us a limited licence to host and display your {content} solely to provide the service to you.", ""),
-    ("content", "We may remove any content at our sole discretion, [without notice and for any reason|at any time and without explanation].", "cr3"),
+    ("content", "[We may remove any content at our|{co} may remove any content at its] sole discretion, [without notice and for any reason|at any time and without explanation].", "cr3"),
     ("content", "We reserve the right to [delete or disable|remove or hide] {content} that we consider [objectionable|inappropriate], without prior notice.", "cr2"),
     ("content", "{co} may refuse to publish, edit or remove user content at any time and without giving reasons.", "cr3"),
-    ("content", "If we remove your {content} because [it breaches|we believe it breaches] these terms, we will tell you why and how to appeal.", "cr1"),
-    ("content", "We may take down content after receiving a valid notice of infringement, and we will inform the [uploader|person who posted it].", "cr1"),
-    ("content", "Public {content} may be visible to anyone on the internet, so please consider what you share.", ""),
+    ("content", "If we remove your {content} because [they breach|we believe they breach] these terms, we will tell you why and how to appeal.", "cr1"),
+    ("content", "We may take down [content|material] after receiving a valid notice of [infringement|copyright infringement], and we will inform the [uploader|person who posted it].", "cr1"),
+    ("content", "Public {content} may be visible to anyone [on the internet|who visits {svc}|online, including search engines], so please [consider|think carefully about] what you share.", ""),
     ("content", "Deleted {content} are removed from our active systems within {days} days and from backups soon after.", ""),
     # Payments.
     ("payment", "Paid plans are billed {fee} in advance and renew automatically until cancelled.", ""),
     ("payment", "You can cancel your subscription at any time, and it will remain active until the end of the [billing period|current term].", ""),
-    ("payment", "Prices include applicable taxes unless stated otherwise at checkout.", ""),
+    ("payment", "Prices [include|are shown including] [applicable taxes|VAT|sales tax where applicable] unless stated otherwise at checkout.", ""),
     ("payment", "We will notify you by {channel} at least {days} days before any price increase takes effect.", ""),
-    ("payment", "If a payment fails, we will retry it and may downgrade your account to the free plan.", ""),
+    ("payment", "If a payment fails, we will retry it [and may|up to three times and may then] downgrade your account to the free plan.", ""),
     ("payment", "We may change our prices at any time, and new prices apply from your next billing date without further notice.", "ch2"),
-    ("payment", "Consumers in the European Union have a right to withdraw from a purchase within 14 days.", ""),
-    ("payment", "All fees are non-refundable, including for partially used periods, unless the law requires otherwise.", ""),
+    ("payment", "[Consumers in the European Union|If you live in the EU or the UK, you] have a right to withdraw from a purchase within 14 days[| without giving a reason].", ""),
+    ("payment", "All fees are non-refundable, including for partially used [periods|months], unless [the law requires otherwise|required by applicable law].", ""),
     # Changes.
     ("changes", "We may [modify|revise|update] these terms at any time, and changes take effect immediately upon posting.", "ch2"),
     ("changes", "{co} reserves the right to [change, suspend or discontinue|modify or discontinue] any part of {svc} at any time without notice.", "ch2"),
     ("changes", "We may amend these terms from time to time; it is your responsibility to [check this page|review these terms regularly] for updates.", "ch2"),
-    ("changes", "We may change the features of paid plans, including removing features, without compensation.", "ch2"),
+    ("changes", "We may change the features of [paid plans|your subscription], including removing features, without [compensation|any refund or compensation].", "ch2"),
     ("changes", "If we make material changes, we will give you at least {days} days' notice by {channel}, and you may close your account before they apply.", "ch1"),
-    ("changes", "We will explain the reason for any significant change to these terms in the notice we send you.", "ch1"),
+    ("changes", "We will explain the reason for any [significant|material] change to these terms in the notice we send you[| by {channel}].", "ch1"),
     # Termination.
     ("termination", "We may suspend or terminate your account at any time, for any reason or no reason, [without notice|with or without notice].", "ter3"),
     ("termination", "{co} may terminate your access immediately if we believe, in our sole [judgement|discretion], that you have violated these terms.", "ter2"),
     ("termination", "We may close inactive accounts after [twelve|eighteen|six] months without further notice.", "ter2"),
     ("termination", "We may [stop providing|withdraw] {svc} to you at any time, and we will have no obligation to store or return your {content}.", "ter3"),
-    ("termination", "We may suspend your account if you seriously breach these terms, and we will tell you why.", "ter1"),
+    ("termination", "We may suspend your account if you [seriously|repeatedly or seriously] breach these terms, and we will tell you why[| and how to contest the decision].", "ter1"),
     ("termination", "You can close your account at any time from your [settings page|account settings|profile menu].", ""),
     ("termination", "After termination, you will have {days} days to download your {content} before they are deleted.", ""),
-    ("termination", "Sections on ownership, liability and governing law survive the end of this agreement.", ""),
+    ("termination", "[Sections on ownership, liability and governing law|Provisions that by their nature should continue] survive the [end|termination] of this agreement.", ""),
     # Liability.
     ("liability", "The {thing} is provided \"as is\" and \"as available\" without warranties of any kind.", "ltd2"),
     ("liability", "To the [fullest|maximum] extent permitted by law, {co} shall not be liable for any indirect, incidental or consequential damages.", "ltd2"),
@@ -678,31 +711,31 @@ TOS_CLAUSES = [
     ("liability", "We are not responsible for any loss of data, {content} or profits, however caused.", "ltd3"),
     ("liability", "{co} is not liable for any damage resulting from [viruses, outages or unauthorised access to your account|interruptions, errors or security breaches].", "ltd2"),
     ("liability", "We are not responsible for the content, accuracy or availability of third-party websites linked from {svc}.", "ltd2"),
-    ("liability", "You use {svc} entirely at your own risk.", "ltd2"),
+    ("liability", "[You use {svc} entirely at your own risk.|Your use of {svc} is at your sole risk.|You access the {thing} at your own risk.]", "ltd2"),
     ("liability", "We do not guarantee that {svc} will be [secure, error-free or uninterrupted|available at all times or free of errors].", "ltd2"),
-    ("liability", "Nothing in these terms limits our liability for death or personal injury caused by our negligence, or for fraud.", "ltd1"),
-    ("liability", "We are responsible for foreseeable loss caused by our failure to comply with these terms.", "ltd1"),
+    ("liability", "Nothing in these terms [limits|excludes or limits] our liability for death or personal injury caused by our negligence, or for fraud[| or fraudulent misrepresentation].", "ltd1"),
+    ("liability", "[We are|{co} is] responsible for foreseeable loss [caused by|that results from] our failure to comply with these terms.", "ltd1"),
     ("liability", "You agree to indemnify {co} against claims arising from your breach of these terms.", ""),
     # Disputes.
     ("disputes", "These terms are governed by the laws of {state}, without regard to conflict-of-law principles.", "law2"),
-    ("disputes", "These terms are governed by the law of the country where you live.", "law1"),
-    ("disputes", "Any dispute arising from these terms shall be resolved exclusively in the courts of {city}.", "j3"),
+    ("disputes", "These terms are governed by the law of the country [where you live|in which you are habitually resident].", "law1"),
+    ("disputes", "Any dispute arising [from|out of or in connection with] these terms shall be resolved exclusively [in|by] the courts of {city}.", "j3"),
     ("disputes", "You agree to submit to the personal jurisdiction of the courts located in {city} for any claim.", "j3"),
-    ("disputes", "If you are a consumer, you may bring proceedings in the courts of your place of residence.", "j1"),
-    ("disputes", "Any dispute will be resolved by binding individual arbitration, and you waive the right to a jury trial or class action.", "a2"),
+    ("disputes", "If you are a consumer, you may bring [proceedings|a claim] in the courts of your place of residence[| as well as in {city}].", "j1"),
+    ("disputes", "Any dispute [will be|shall be] resolved by binding individual arbitration, and you waive the right to [a jury trial or class action|participate in a class action or jury trial].", "a2"),
     ("disputes", "Disputes shall be finally settled by arbitration in {city} under the rules of a recognised arbitration body.", "a2 j3"),
     ("disputes", "These terms are governed by the laws of {state}, and disputes shall be brought only in the courts of {city}.", "law2 j3"),
     ("disputes", "Before filing a claim, please contact us at {support}{domain} so that we can try to resolve the issue informally.", ""),
-    ("disputes", "EU consumers may also use the European Commission's online dispute resolution platform.", ""),
+    ("disputes", "EU consumers may also [use|refer disputes to] the European Commission's online dispute resolution platform.", ""),
     # General.
     ("general", "If any provision of these terms is found unenforceable, the remaining provisions remain in [effect|full force and effect].", ""),
     ("general", "These terms, together with our Privacy Policy, form the entire agreement between you and {co}.", ""),
-    ("general", "Our failure to enforce a provision is not a waiver of our right to do so later.", ""),
-    ("general", "You may not transfer your rights under these terms without our consent.", ""),
-    ("general", "We may assign this agreement to an affiliate or in connection with a merger without your consent.", "ch2"),
-    ("general", "Headings are for convenience only and do not affect the meaning of these terms.", ""),
+    ("general", "Our failure to enforce [a provision|any right or provision] is not a waiver of our right to do so later.", ""),
+    ("general", "You may not [transfer|assign or transfer] your rights under these terms without our [consent|prior written consent].", ""),
+    ("general", "We may assign this agreement to [an affiliate|a successor|any third party] [or in connection with a merger|at any time] without your consent.", "ch2"),
+    ("general", "Headings are for [convenience|reference] only and do not affect the [meaning|interpretation] of these terms.", ""),
     ("general", "Questions about these terms can be sent to {support}{domain}.", ""),
-    ("general", "Our Privacy Policy explains how we collect and use your personal data.", ""),
+    ("general", "Our Privacy Policy explains how [we collect and use|{co} collects and uses|we process] your personal data.", ""),
     ("general", "Notices to you may be sent by {channel}.", ""),
 ]
 TOS_SECTIONS = ["intro", "account", "service", "use", "content", "payment", "changes", "termination", "liability",
@@ -716,10 +749,10 @@ def make_tos(rng, out):
     for section, template, tags in TOS_CLAUSES:
         by_section[section].append((template, tags))
     stats = []
-    for svc, co, state, city in SERVICES:
+    for svc, co, state, city, content in SERVICES:
         domain = svc.lower() + rng.choice([".com", ".io", ".app", ".eu"])
         banks = dict(TOS_SLOTS)
-        banks.update({"svc": [svc], "co": [co], "state": [state], "city": [city], "domain": [domain],
+        banks.update({"svc": [svc], "co": [co], "content": content, "state": [state], "city": [city], "domain": [domain],
                       "months": [rng.choice(["three", "six", "twelve"])],
                       "date": [f"{rng.randint(1, 28)} {rng.choice(MONTHS)} {rng.randint(2023, 2026)}"]})
         f = Filler(rng, banks)
@@ -732,7 +765,7 @@ def make_tos(rng, out):
                 if len(keep) >= max(2, round(len(pool) * 0.62)):
                     break
                 unfair = bool(re.search(r"[23](\s|$)", pool[k][1]))
-                if unfair and rng.random() > 0.5 + 0.4 * harsh:
+                if unfair and rng.random() > 0.45 + 0.35 * harsh:
                     continue
                 keep.add(k)
             for template, tag in (pool[k] for k in sorted(keep)):  # sections keep their usual order

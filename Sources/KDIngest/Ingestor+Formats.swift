@@ -267,7 +267,7 @@ extension Ingestor {
       }
       reader = r
     } else {
-      reader = try ReaderRegistry.reader(named: file.format, settings: file.entry.xml)
+      reader = try structuredReader(named: file.format, settings: file.entry.xml, file: file)
     }
     let segment = w.segment
     let sectionTask = file.task
@@ -311,6 +311,19 @@ extension Ingestor {
       }
     }
     return reader.format
+  }
+
+  /// The reader a manifest names; `xml` builds the generic XPath reader from the entry's `xml:` block.
+  func structuredReader(named name: String, settings: CorpusManifest.GenericXMLSettings?, file: PlannedFile) throws -> StructuredReader {
+    if name == "xml" {
+      guard let s = settings else {
+        throw KDError(.input, "format xml needs an `xml:` block in the manifest", file: file.relativePath)
+      }
+      return try GenericXMLReader(config: GenericXMLConfig(
+        recordPath: s.record, textPaths: s.text, idPath: s.id, titlePath: s.title,
+        labelPaths: s.labels ?? [:], namespaces: s.namespaces ?? [:]))
+    }
+    return try ReaderRegistry.reader(named: name, options: [:])
   }
 
   func sniffPrefix(_ file: PlannedFile) throws -> [UInt8] {
