@@ -616,16 +616,19 @@ SERVICES = [
     ("Quillstream", "Quillstream B.V.", "the Netherlands", "Amsterdam", ["posts", "drafts", "comments"]),
     ("Fitwell", "Fitwell Health Corp.", "New York", "New York County", ["workout logs", "health data", "photos"]),
     ("Roamly", "Roamly Travel S.L.", "Spain", "Barcelona", ["itineraries", "reviews", "travel photos"]),
+    ("Sparkcart", "Sparkcart Commerce Pty Ltd", "New South Wales", "Sydney", ["product listings", "store pages", "reviews"]),
 ]
+TOS_NAMES = ["these terms", "these Terms", "these Terms of Service", "these Terms of Use", "the {svc} Terms",
+             "these User Terms"]
 
 TOS_SLOTS = {
     "feature": ["sync across devices", "shared workspaces", "offline access", "the recommendation feed",
                 "premium templates", "the mobile app", "the browser extension", "public profiles"],
     "days": ["14", "30", "thirty", "sixty", "7", "fifteen"],
     "age": ["13", "16", "18"],
-    "channel": ["email", "an in-app notification", "a banner on our website", "post to your registered address"],
+    "channel": ["email", "an in-app notification", "a message in your account inbox", "post to your registered address"],
     "support": ["support@", "help@", "legal@", "privacy@"],
-    "fee": ["monthly", "annual", "quarterly"],
+    "fee": ["monthly", "annually", "quarterly", "yearly"],
     "thing": ["software", "website", "app", "platform", "service"],
 }
 
@@ -635,29 +638,29 @@ TOS_SLOTS = {
 # use = contract by using; 1 = fair, 2 = potentially unfair, 3 = clearly unfair.
 TOS_CLAUSES = [
     # Introduction and acceptance.
-    ("intro", "[These Terms of Service|These Terms of Use|These terms] govern your [use of|access to and use of] the {svc} {thing} operated by {co}.", ""),
-    ("intro", "Please read these terms carefully before [creating an account|using {svc}|you start using the {thing}|you subscribe].", ""),
-    ("intro", "In these terms, \"we\", \"us\" and \"our\" refer to {co}, and \"you\" refers to [the person using {svc}|you, the user|any person who registers for an account].", ""),
-    ("intro", "If you do not agree with these terms, please do not [use|sign up for|install] {svc}.", ""),
-    ("intro", "By [accessing or using|visiting, downloading or using] {svc} in any way, you agree to be bound by these terms and all policies referenced in them.", "use2"),
-    ("intro", "Your continued use of the {thing} [constitutes|will be deemed] acceptance of these terms, whether or not you have read them.", "use2"),
-    ("intro", "By [downloading the app|opening the {thing}|browsing our website] you accept these terms in full.", "use2"),
-    ("intro", "You will be asked to accept these terms when you sign up, and you can [download|print|request] a copy at any time.", ""),
-    ("intro", "[These terms were last updated on|Last updated:|This version of the terms applies from] {date}.", ""),
-    ("intro", "A [plain-language summary|short summary] of the key points is available in our help centre, but these terms are the binding version.", ""),
+    ("intro", "{terms_cap} govern your [use of|access to and use of] the {svc} {thing} operated by {co}.", ""),
+    ("intro", "Please read {terms} carefully before [creating an account|using {svc}|you start using the {thing}|you subscribe].", ""),
+    ("intro", "In {terms}, \"we\", \"us\" and \"our\" refer to {co}, and \"you\" refers to [the person using {svc}|you, the user|any person who registers for an account].", ""),
+    ("intro", "If you do not agree with {terms}, please do not [use|sign up for|install] {svc}.", ""),
+    ("intro", "By [accessing or using|visiting, downloading or using] {svc} in any way, you agree to be bound by {terms} and all policies referenced in them.", "use2"),
+    ("intro", "Your continued use of the {thing} [constitutes|will be deemed] acceptance of {terms}, whether or not you have read them.", "use2"),
+    ("intro", "By [downloading the app|opening the {thing}|browsing our website] you accept {terms} in full.", "use2"),
+    ("intro", "You will be asked to accept {terms} when you sign up, and you can [download|print|request] a copy at any time.", ""),
+    ("intro", "[{terms_cap} were last updated on|Last updated:|This version of the terms applies from] {date}.", ""),
+    ("intro", "A [plain-language summary|short summary] of the key points is available in our help centre, but {terms} are the binding version.", ""),
     # Accounts.
     ("account", "You must be at least {age} years old to [create an account|use {svc}|register].", ""),
     ("account", "You are responsible for keeping your [password|login details|credentials] confidential and for all activity under your account.", ""),
     ("account", "Please [notify us promptly|tell us as soon as possible|contact us immediately] at {support}{domain} if you suspect unauthorised access to your account.", ""),
     ("account", "You may only [create|hold|register] one personal account, and the information you provide must be [accurate|accurate and up to date|truthful].", ""),
-    ("account", "[Business|Team] accounts can add [members|colleagues], who must each accept these terms.", ""),
+    ("account", "[Business|Team] accounts can add [members|colleagues], who must each accept {terms}.", ""),
     ("account", "You can change your [username|display name] and email address in your account settings.", ""),
     ("account", "If you sign in with [a third-party login|your Google or Apple account|a social media account], that provider's terms also apply to [the sign-in process|how you log in].", ""),
     # Service description.
     ("service", "{svc} lets you [store, organise and share|create, save and share|collect and publish] {content} with people you choose.", ""),
     ("service", "Some features, such as {feature}, are only available on paid plans.", ""),
     ("service", "We [work hard|try] to keep {svc} available, but [scheduled maintenance|planned maintenance and updates] may occasionally interrupt access.", ""),
-    ("service", "We may introduce new features, including {feature}, and these terms will apply to them.", ""),
+    ("service", "We may introduce new features, including {feature}, and {terms} will apply to them.", ""),
     ("service", "[Beta|Experimental] features are offered for testing and may change before general release.", ""),
     ("service", "You can export your {content} at any time in a [commonly used|machine-readable|standard] format.", ""),
     ("service", "Our recommendations are generated automatically and do not constitute [professional|medical, legal or financial] advice.", ""),
@@ -675,7 +678,7 @@ TOS_CLAUSES = [
     ("content", "[We may remove any content at our|{co} may remove any content at its] sole discretion, [without notice and for any reason|at any time and without explanation].", "cr3"),
     ("content", "We reserve the right to [delete or disable|remove or hide] {content} that we consider [objectionable|inappropriate], without prior notice.", "cr2"),
     ("content", "{co} may refuse to publish, edit or remove user content at any time and without giving reasons.", "cr3"),
-    ("content", "If we remove your {content} because [they breach|we believe they breach] these terms, we will tell you why and how to appeal.", "cr1"),
+    ("content", "If we remove your {content} because [they breach|we believe they breach] {terms}, we will tell you why and how to appeal.", "cr1"),
     ("content", "We may take down [content|material] after receiving a valid notice of [infringement|copyright infringement], and we will inform the [uploader|person who posted it].", "cr1"),
     ("content", "Public {content} may be visible to anyone [on the internet|who visits {svc}|online, including search engines], so please [consider|think carefully about] what you share.", ""),
     ("content", "Deleted {content} are removed from our active systems within {days} days and from backups soon after.", ""),
@@ -689,18 +692,18 @@ TOS_CLAUSES = [
     ("payment", "[Consumers in the European Union|If you live in the EU or the UK, you] have a right to withdraw from a purchase within 14 days[| without giving a reason].", ""),
     ("payment", "All fees are non-refundable, including for partially used [periods|months], unless [the law requires otherwise|required by applicable law].", ""),
     # Changes.
-    ("changes", "We may [modify|revise|update] these terms at any time, and changes take effect immediately upon posting.", "ch2"),
+    ("changes", "We may [modify|revise|update] {terms} at any time, and changes take effect immediately upon posting.", "ch2"),
     ("changes", "{co} reserves the right to [change, suspend or discontinue|modify or discontinue] any part of {svc} at any time without notice.", "ch2"),
-    ("changes", "We may amend these terms from time to time; it is your responsibility to [check this page|review these terms regularly] for updates.", "ch2"),
+    ("changes", "We may amend {terms} from time to time; it is your responsibility to [check this page|review {terms} regularly] for updates.", "ch2"),
     ("changes", "We may change the features of [paid plans|your subscription], including removing features, without [compensation|any refund or compensation].", "ch2"),
     ("changes", "If we make material changes, we will give you at least {days} days' notice by {channel}, and you may close your account before they apply.", "ch1"),
-    ("changes", "We will explain the reason for any [significant|material] change to these terms in the notice we send you[| by {channel}].", "ch1"),
+    ("changes", "We will explain the reason for any [significant|material] change to {terms} in the notice we send you[| by {channel}].", "ch1"),
     # Termination.
     ("termination", "We may suspend or terminate your account at any time, for any reason or no reason, [without notice|with or without notice].", "ter3"),
-    ("termination", "{co} may terminate your access immediately if we believe, in our sole [judgement|discretion], that you have violated these terms.", "ter2"),
+    ("termination", "{co} may terminate your access immediately if we believe, in our sole [judgement|discretion], that you have violated {terms}.", "ter2"),
     ("termination", "We may close inactive accounts after [twelve|eighteen|six] months without further notice.", "ter2"),
     ("termination", "We may [stop providing|withdraw] {svc} to you at any time, and we will have no obligation to store or return your {content}.", "ter3"),
-    ("termination", "We may suspend your account if you [seriously|repeatedly or seriously] breach these terms, and we will tell you why[| and how to contest the decision].", "ter1"),
+    ("termination", "We may suspend your account if you [seriously|repeatedly or seriously] breach {terms}, and we will tell you why[| and how to contest the decision].", "ter1"),
     ("termination", "You can close your account at any time from your [settings page|account settings|profile menu].", ""),
     ("termination", "After termination, you will have {days} days to download your {content} before they are deleted.", ""),
     ("termination", "[Sections on ownership, liability and governing law|Provisions that by their nature should continue] survive the [end|termination] of this agreement.", ""),
@@ -713,28 +716,28 @@ TOS_CLAUSES = [
     ("liability", "We are not responsible for the content, accuracy or availability of third-party websites linked from {svc}.", "ltd2"),
     ("liability", "[You use {svc} entirely at your own risk.|Your use of {svc} is at your sole risk.|You access the {thing} at your own risk.]", "ltd2"),
     ("liability", "We do not guarantee that {svc} will be [secure, error-free or uninterrupted|available at all times or free of errors].", "ltd2"),
-    ("liability", "Nothing in these terms [limits|excludes or limits] our liability for death or personal injury caused by our negligence, or for fraud[| or fraudulent misrepresentation].", "ltd1"),
-    ("liability", "[We are|{co} is] responsible for foreseeable loss [caused by|that results from] our failure to comply with these terms.", "ltd1"),
-    ("liability", "You agree to indemnify {co} against claims arising from your breach of these terms.", ""),
+    ("liability", "Nothing in {terms} [limits|excludes or limits] our liability for death or personal injury caused by our negligence, or for fraud[| or fraudulent misrepresentation].", "ltd1"),
+    ("liability", "[We are|{co} is] responsible for foreseeable loss [caused by|that results from] our failure to comply with {terms}.", "ltd1"),
+    ("liability", "You agree to indemnify {co} against claims arising from your breach of {terms}.", ""),
     # Disputes.
-    ("disputes", "These terms are governed by the laws of {state}, without regard to conflict-of-law principles.", "law2"),
-    ("disputes", "These terms are governed by the law of the country [where you live|in which you are habitually resident].", "law1"),
-    ("disputes", "Any dispute arising [from|out of or in connection with] these terms shall be resolved exclusively [in|by] the courts of {city}.", "j3"),
+    ("disputes", "{terms_cap} are governed by the laws of {state}, without regard to conflict-of-law principles.", "law2"),
+    ("disputes", "{terms_cap} are governed by the law of the country [where you live|in which you are habitually resident].", "law1"),
+    ("disputes", "Any dispute arising [from|out of or in connection with] {terms} shall be resolved exclusively [in|by] the courts of {city}.", "j3"),
     ("disputes", "You agree to submit to the personal jurisdiction of the courts located in {city} for any claim.", "j3"),
     ("disputes", "If you are a consumer, you may bring [proceedings|a claim] in the courts of your place of residence[| as well as in {city}].", "j1"),
     ("disputes", "Any dispute [will be|shall be] resolved by binding individual arbitration, and you waive the right to [a jury trial or class action|participate in a class action or jury trial].", "a2"),
     ("disputes", "Disputes shall be finally settled by arbitration in {city} under the rules of a recognised arbitration body.", "a2 j3"),
-    ("disputes", "These terms are governed by the laws of {state}, and disputes shall be brought only in the courts of {city}.", "law2 j3"),
+    ("disputes", "{terms_cap} are governed by the laws of {state}, and disputes shall be brought only in the courts of {city}.", "law2 j3"),
     ("disputes", "Before filing a claim, please contact us at {support}{domain} so that we can try to resolve the issue informally.", ""),
     ("disputes", "EU consumers may also [use|refer disputes to] the European Commission's online dispute resolution platform.", ""),
     # General.
-    ("general", "If any provision of these terms is found unenforceable, the remaining provisions remain in [effect|full force and effect].", ""),
-    ("general", "These terms, together with our Privacy Policy, form the entire agreement between you and {co}.", ""),
+    ("general", "If any provision of {terms} is found unenforceable, the remaining provisions remain in [effect|full force and effect].", ""),
+    ("general", "{terms_cap}, together with our Privacy Policy, form the entire agreement between you and {co}.", ""),
     ("general", "Our failure to enforce [a provision|any right or provision] is not a waiver of our right to do so later.", ""),
-    ("general", "You may not [transfer|assign or transfer] your rights under these terms without our [consent|prior written consent].", ""),
+    ("general", "You may not [transfer|assign or transfer] your rights under {terms} without our [consent|prior written consent].", ""),
     ("general", "We may assign this agreement to [an affiliate|a successor|any third party] [or in connection with a merger|at any time] without your consent.", "ch2"),
-    ("general", "Headings are for [convenience|reference] only and do not affect the [meaning|interpretation] of these terms.", ""),
-    ("general", "Questions about these terms can be sent to {support}{domain}.", ""),
+    ("general", "Headings are for [convenience|reference] only and do not affect the [meaning|interpretation] of {terms}.", ""),
+    ("general", "Questions about {terms} can be sent to {support}{domain}.", ""),
     ("general", "Our Privacy Policy explains how [we collect and use|{co} collects and uses|we process] your personal data.", ""),
     ("general", "Notices to you may be sent by {channel}.", ""),
 ]
@@ -752,7 +755,8 @@ def make_tos(rng, out):
     for svc, co, state, city, content in SERVICES:
         domain = svc.lower() + rng.choice([".com", ".io", ".app", ".eu"])
         banks = dict(TOS_SLOTS)
-        banks.update({"svc": [svc], "co": [co], "content": content, "state": [state], "city": [city], "domain": [domain],
+        terms = rng.choice(TOS_NAMES).replace("{svc}", svc)
+        banks.update({"svc": [svc], "co": [co], "content": content, "terms": [terms], "state": [state], "city": [city], "domain": [domain],
                       "months": [rng.choice(["three", "six", "twelve"])],
                       "date": [f"{rng.randint(1, 28)} {rng.choice(MONTHS)} {rng.randint(2023, 2026)}"]})
         f = Filler(rng, banks)
@@ -762,7 +766,7 @@ def make_tos(rng, out):
             pool = list(by_section[section])
             keep = set()
             for k in rng.sample(range(len(pool)), len(pool)):
-                if len(keep) >= max(2, round(len(pool) * 0.62)):
+                if len(keep) >= max(2, round(len(pool) * 0.56)):
                     break
                 unfair = bool(re.search(r"[23](\s|$)", pool[k][1]))
                 if unfair and rng.random() > 0.45 + 0.35 * harsh:
