@@ -406,7 +406,6 @@ BANK_SLOTS = {
     "place": ["at the station", "in a taxi", "at the gym", "on holiday in Lisbon", "at a bar", "on the bus",
               "somewhere in the airport", "at the supermarket", "at a concert"],
     "days": ["5 days", "a week", "ten days", "two weeks", "over a week", "8 working days", "nearly three weeks"],
-    "amount": lambda: random_amount(),
     "code": ["EUR", "USD", "GBP", "CHF", "PLN", "JPY", "SEK", "CAD", "AUD", "NOK", "HUF"],
     "cur": ["EUR", "USD", "GBP", "CHF", "PLN", "JPY", "SEK", "CAD", "AUD", "euros", "dollars", "pounds"],
     "person": ["my landlord", "my sister", "a friend", "my mum", "a supplier", "my flatmate", "Tomasz", "Aisha",
@@ -424,13 +423,14 @@ BANK_SLOTS = {
 }
 
 
-def random_amount():
-    r = random_amount.rng.random()
+def random_amount(rng):
+    """A money amount as people type it: round numbers, odd ones, sometimes with cents."""
+    r = rng.random()
     if r < 0.4:
-        return str(random_amount.rng.choice([20, 25, 40, 50, 60, 75, 100, 150, 200, 250, 300, 500, 1000, 1200]))
+        return str(rng.choice([20, 25, 40, 50, 60, 75, 100, 150, 200, 250, 300, 500, 1000, 1200]))
     if r < 0.8:
-        return f"{random_amount.rng.randint(5, 2500)}"
-    return f"{random_amount.rng.randint(5, 900)}.{random_amount.rng.randint(0, 99):02d}"
+        return str(rng.randint(5, 2500))
+    return f"{rng.randint(5, 900)}.{rng.randint(0, 99):02d}"
 
 
 BANK_INTENTS = {
@@ -569,8 +569,8 @@ LOWER_AFTER_GREETING = {"What", "Why", "How", "When", "My", "Can", "Is", "The", 
 
 
 def make_banking(rng, out):
-    random_amount.rng = rng
     banks = dict(BANK_SLOTS)
+    banks["amount"] = lambda: random_amount(rng)
     f = Filler(rng, banks)
     rows = []
     seen = set()
@@ -764,7 +764,7 @@ def make_tos(rng, out):
         harsh = rng.random()  # how one-sided this service's terms are
         for section in TOS_SECTIONS:
             pool = list(by_section[section])
-            keep = set()
+            keep = {0} if section == "intro" else set()  # every document opens with its scope sentence
             for k in rng.sample(range(len(pool)), len(pool)):
                 if len(keep) >= max(2, round(len(pool) * 0.56)):
                     break
@@ -1232,6 +1232,8 @@ def make_readme(out, csv_rows, json_rows, bank_rows, tos_stats, filings):
         for t in tags:
             tos_labels.append("unfair" if any(re.search(r"[23]$", x) for x in t.split()) else "fair")
     tos_lines = sum(len(s) for _, s, _ in tos_stats)
+    line_counts = collections.Counter(line for _, s, _ in tos_stats for line in s)
+    tos_dupes = sum(n for n in line_counts.values() if n > 1)
     services = ", ".join(f"{svc} ({len(s)})" for svc, s, _ in tos_stats)
     readme = f"""# kd demo corpora
 
@@ -1251,7 +1253,7 @@ the files; kd assigns train/validation/test by hashing each example. Unlabeled r
 
 | Path | Format | Task | Examples |
 |---|---|---|---|
-| `medical/abstract_topics/abstracts.csv` | CSV (`id,text,label`, RFC 4180 quoting; some fields hold commas, double quotes and one line break) | abstract_topics | {len(csv_rows)} |
+| `medical/abstract_topics/abstracts.csv` | CSV (`id,text,label`, RFC 4180 quoting; some fields hold commas, double quotes or a line break) | abstract_topics | {len(csv_rows)} |
 | `medical/abstract_topics/more_abstracts.jsonl.gz` | gzip JSON lines (`id`, `text`, `label`; label `null` or missing = unlabeled) | abstract_topics | {len(json_rows)} |
 | `medical/pubmed_sample/sample.xml` | PubMed XML (`PubmedArticleSet`, structured abstracts, MeSH) | pubmed_sample (unlabeled) | {len(PUBMED_ARTICLES)} citations |
 | `legal/clause_fairness/sentences/*.txt` + `tags/*.txt` | parallel line files, mapped by `legal/kd-corpus.yaml` | clause_fairness | {tos_lines} |
@@ -1293,7 +1295,16 @@ Short customer-support queries to a retail bank, about 40% unlabeled. Labels:
 ## Unlabeled documents
 
 `medical/pubmed_sample`, `legal/statutes` and `financial/filings` exercise the structured readers
-(PubMed, USLM, Akoma Ntoso, EDGAR HTML); they carry no labels and add unlabeled domain text.
+(PubMed, USLM, Akoma Ntoso, EDGAR HTML). They carry no class labels; they add unlabeled domain text
+(the readers split them into sections: abstract parts, statute sections, 10-K/8-K items).
+
+## Notes
+
+- Terms-of-service boilerplate repeats across services, as it does in real terms: about
+  {tos_dupes} of the {tos_lines} clause lines occur in more than one service's file; kd's dedup keeps the
+  first copy and marks the others as duplicates.
+- Regenerate with `python3 tools/make_demo_corpora.py` (options `--out DIR`, `--seed N`); the same
+  seed gives byte-identical files.
 """
     write_text(os.path.join(out, "README.md"), readme)
 

@@ -22,7 +22,13 @@ public struct CorpusManifest: Codable, Equatable {
   public var domain: String?
   public var task: String?
   public var exclude: [String]?
+  /// Read only the files that an entry of `files` names.
+  public var onlyListed: Bool?
   public var files: [Entry]?
+
+  enum CodingKeys: String, CodingKey {
+    case domain, task, exclude, onlyListed = "only_listed", files
+  }
 
   public init(domain: String? = nil, task: String? = nil, exclude: [String]? = nil, files: [Entry]? = nil) {
     self.domain = domain; self.task = task; self.exclude = exclude; self.files = files

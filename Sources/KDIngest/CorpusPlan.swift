@@ -118,8 +118,10 @@ struct CorpusPlanner {
       if let m = manifests[folder] {
         if nearest == nil { nearest = (m, folder) }
         let sub = folder.isEmpty ? rel : String(rel.dropFirst(folder.count + 1))
-        for pattern in m.exclude ?? [] where try Glob(pattern).matches(sub) { return nil }
+        // An entry that names the file wins over `exclude`.
         for e in m.files ?? [] where try Glob(e.path).matches(sub) { return (e, folder, m) }
+        for pattern in m.exclude ?? [] where try Glob(pattern).matches(sub) { return nil }
+        if m.onlyListed == true { return nil }
       }
       if folder.isEmpty { break }
       folder = PathText.parent(folder)
