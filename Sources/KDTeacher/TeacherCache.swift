@@ -183,6 +183,7 @@ public final class TeacherCache: TeacherPreparationContext {
     maxTokens = backend.maxTokens
     if let info = backend.tokenizerInfo {
       tokenizerID = try resolveTokenizer(info, task: task)
+      if tokenizerID == nil { throw try tokenizerMismatch(task: task, missing: coverage0.eligible, info: info) }
     }
 
     log("preparing the teacher for task \(task.name)")
@@ -191,6 +192,7 @@ public final class TeacherCache: TeacherPreparationContext {
     maxTokens = desc.maxTokens
     if let info = desc.tokenizer, tokenizerID == nil {
       tokenizerID = try resolveTokenizer(info, task: task)
+      if tokenizerID == nil { throw try tokenizerMismatch(task: task, missing: coverage0.eligible, info: info) }
     }
     let teacher = try teacherRow(name: name, task: task, desc: desc, runID: runID)
 
