@@ -159,9 +159,10 @@ struct Cache: ParsableCommand {
     let options = try options()
     let backend = try makeBackend()
     defer { try? backend.close() }
-    let store = try Store.open(path: common.db)
+    // Lock first, then open: a connection opened before waiting could read a stale snapshot.
     let lock = try WriterLock(databasePath: common.db, stage: "teacher-cache", timeout: lockTimeout) { Log.info($0) }
     defer { lock.release() }
+    let store = try Store.open(path: common.db)
     try store.markAbandonedRuns()
     let runID = try store.beginRun(stage: "teacher-cache", commandLine: currentCommandLine)
     Interruption.shared.install()
