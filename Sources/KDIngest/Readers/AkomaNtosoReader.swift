@@ -132,7 +132,8 @@ public struct AkomaNtosoReader: StructuredReader {
   static func role(_ node: xmlNodePtr) -> TextRole {
     let name = node.localName
     if name == "authorialNote" || name == "toc" || name == "meta" || name == "img" { return .skip }
-    if name == "td" || name == "th" || name == "num" { return .spaced }
+    if name == "num" { return .label }
+    if name == "td" || name == "th" { return .spaced }
     return blocks.contains(name) ? .block : .inline
   }
 }

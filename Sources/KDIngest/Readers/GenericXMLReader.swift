@@ -198,7 +198,10 @@ public final class GenericXMLReader: StructuredReader {
       more = try reader.skipToNext()
     }
     if records == 0 {
-      throw KDError(.input, "no element matches record_path '\(config.recordPath)'", file: path, field: "record_path")
+      throw KDError(
+        .input,
+        "no element matches record_path '\(config.recordPath)' (elements in a default namespace need a prefix declared in 'namespaces')",
+        file: path, field: "record_path")
     }
   }
 
@@ -209,9 +212,9 @@ public final class GenericXMLReader: StructuredReader {
     for (i, step) in steps.enumerated() {
       let element = stack[offset + i]
       if step.name != "*" && step.name != element.name { return false }
-      if let prefix = step.prefix {
-        if element.namespace != config.namespaces[prefix] { return false }
-      }
+      // Like XPath: an unprefixed step matches only elements in no namespace.
+      let namespace = step.prefix.flatMap { config.namespaces[$0] }
+      if element.namespace != namespace { return false }
     }
     return true
   }

@@ -144,7 +144,8 @@ public struct USLMReader: StructuredReader {
   static func role(_ node: xmlNodePtr) -> TextRole {
     let name = node.localName
     if name == "page" || name == "toc" || name == "sidenote" || name == "footnote" { return .skip }
-    if name == "td" || name == "th" || name == "num" || name == "heading" { return .spaced }
+    if name == "num" || name == "heading" { return .label }
+    if name == "td" || name == "th" { return .spaced }
     return blocks.contains(name) ? .block : .inline
   }
 

@@ -93,7 +93,9 @@ final class XMLErrorSink {
   var line: Int?
 
   func record(_ error: UnsafePointer<xmlError>) {
-    guard error.pointee.level.rawValue >= XML_ERR_ERROR.rawValue, message == nil else { return }
+    // Only fatal errors stop a document; recoverable ones (an undeclared
+    // entity under an external DTD, a namespace warning) are ignored.
+    guard error.pointee.level.rawValue >= XML_ERR_FATAL.rawValue, message == nil else { return }
     var text = error.pointee.message.map { String(cString: $0) } ?? "XML error \(error.pointee.code)"
     text = text.trimmingCharacters(in: .whitespacesAndNewlines)
     message = text
@@ -148,7 +150,11 @@ final class XMLStreamReader {
   func skipToNext() throws -> Bool { try check(xmlTextReaderNext(reader)) }
 
   private func check(_ status: Int32) throws -> Bool {
-    if status == 1 && errors.message == nil { return true }
+    // libxml2 parses ahead of the node it returns: an error it has already met
+    // further on surfaces only when the reader gets there (status -1), so that
+    // every complete record before it is still delivered.
+    if status == 1 { return true }
+    if status == 0 && errors.message == nil && input.errorMessage == nil { return false }
     if let gz = input.errorMessage {
       throw KDError(.input, "cannot decompress: \(gz)", file: path, line: errors.line)
     }
@@ -173,11 +179,19 @@ final class XMLStreamReader {
   /// Builds the current element's subtree in memory and returns it. The
   /// subtree is valid until the reader moves past it.
   func expand() throws -> xmlNodePtr {
-    guard let node = xmlTextReaderExpand(reader) else {
+    // When the parser failed further ahead, the subtree is still complete if a
+    // sibling follows it (its end tag was parsed); the error surfaces on the next read.
+    guard let node = xmlTextReaderExpand(reader) ?? completedCurrentNode() else {
       _ = try check(-1)
       throw KDError(.input, "malformed XML inside <\(name)>", file: path, line: line)
     }
-    if errors.message != nil { _ = try check(-1) }
+    // A returned subtree is complete even when the parser has already seen an
+    // error further ahead: that error surfaces on the next read.
+    return node
+  }
+
+  private func completedCurrentNode() -> xmlNodePtr? {
+    guard let node = xmlTextReaderCurrentNode(reader), node.pointee.next != nil else { return nil }
     return node
   }
 
@@ -299,8 +313,11 @@ enum TextRole {
   case inline
   /// Starts a new paragraph.
   case block
-  /// Set off by spaces (table cells, list labels).
+  /// Set off by spaces (table cells).
   case spaced
+  /// A number or label that leads the text after it ("(1)", "Sec. 2."):
+  /// no paragraph break between it and what follows.
+  case label
   /// Left out with its content.
   case skip
 }
@@ -311,6 +328,8 @@ struct TextBuilder {
   private(set) var bytes: [UInt8] = []
   private var pendingSpace = false
   private var pendingBreak = false
+  /// Set after a label: the next paragraph break is dropped.
+  private var holdBreak = false
   /// Bytes drawn from entity expansions so far (billion-laughs guard).
   var entityBytes = 0
 
@@ -320,7 +339,7 @@ struct TextBuilder {
   var string: String { String(decoding: bytes, as: UTF8.self) }
 
   /// Marks a paragraph boundary: the next text starts after a blank line.
-  mutating func paragraph() { if !bytes.isEmpty { pendingBreak = true } }
+  mutating func paragraph() { if !bytes.isEmpty && !holdBreak { pendingBreak = true } }
   /// Marks a word boundary.
   mutating func space() { if !bytes.isEmpty { pendingSpace = true } }
 
@@ -398,6 +417,7 @@ struct TextBuilder {
     }
     pendingBreak = false
     pendingSpace = false
+    holdBreak = false
   }
 
   /// Appends the text under `node`; `role` decides per element whether it is
@@ -417,6 +437,11 @@ struct TextBuilder {
           space()
           appendText(of: n, role: role)
           space()
+        case .label:
+          paragraph()
+          appendText(of: n, role: role)
+          space()
+          holdBreak = true
         case .block:
           paragraph()
           appendText(of: n, role: role)

@@ -1,0 +1,244 @@
+import Foundation
+import KDCore
+import KDModels
+import KDStore
+import KDTensor
+import KDTestSupport
+import Testing
+@testable import KDTeacher
+
+/// A tiny random BERT checkpoint written by the test: hidden 16, 2 layers,
+/// vocab 64 (`vocab.txt`: [PAD] [UNK] [CLS] [SEP] w4…w63). Tokens 10–29 lean
+/// one way along dimension 0 of the embeddings and 30–49 the other, so the
+/// pooled embeddings of texts drawn from either set are linearly separable.
+enum TinyCheckpoint {
+  static let hidden = 16, vocab = 64, cls: Int32 = 2, sep: Int32 = 3
+
+  struct Generator {
+    var state: UInt64
+    mutating func next() -> Float {
+      state = state &* 6364136223846793005 &+ 1442695040888963407
+      return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000  // [-1, 1]
+    }
+  }
+
+  /// Writes the checkpoint; with `classifierLabels` it is a BertForSequenceClassification with that id2label.
+  @discardableResult
+  static func write(_ dir: String, classifierLabels: [String]? = nil, maxPositions: Int = 64) throws -> String {
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var g = Generator(state: 42)
+    func random(_ count: Int, scale: Float) -> [Float] { (0..<count).map { _ in g.next() * scale } }
+    let H = hidden, I = 24
+    var word = random(vocab * H, scale: 0.3)
+    for t in 10..<50 { word[t * H] += t < 30 ? 2 : -2 }
+    var tensors: [SafetensorsWriter.Tensor] = [
+      .init(name: "embeddings.word_embeddings.weight", shape: [vocab, H], values: word),
+      .init(name: "embeddings.position_embeddings.weight", shape: [maxPositions, H], values: random(maxPositions * H, scale: 0.05)),
+      .init(name: "embeddings.token_type_embeddings.weight", shape: [2, H], values: random(2 * H, scale: 0.05)),
+      .init(name: "embeddings.LayerNorm.weight", shape: [H], values: [Float](repeating: 1, count: H)),
+      .init(name: "embeddings.LayerNorm.bias", shape: [H], values: [Float](repeating: 0, count: H)),
+      .init(name: "pooler.dense.weight", shape: [H, H], values: random(H * H, scale: 0.2)),
+      .init(name: "pooler.dense.bias", shape: [H], values: [Float](repeating: 0, count: H)),
+    ]
+    for l in 0..<2 {
+      let b = "encoder.layer.\(l)."
+      for n in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
+        tensors.append(.init(name: b + n + ".weight", shape: [H, H], values: random(H * H, scale: 0.05)))
+        tensors.append(.init(name: b + n + ".bias", shape: [H], values: [Float](repeating: 0, count: H)))
+      }
+      tensors.append(.init(name: b + "intermediate.dense.weight", shape: [I, H], values: random(I * H, scale: 0.05)))
+      tensors.append(.init(name: b + "intermediate.dense.bias", shape: [I], values: [Float](repeating: 0, count: I)))
+      tensors.append(.init(name: b + "output.dense.weight", shape: [H, I], values: random(H * I, scale: 0.05)))
+      tensors.append(.init(name: b + "output.dense.bias", shape: [H], values: [Float](repeating: 0, count: H)))
+      for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
+        tensors.append(.init(name: b + ln + ".weight", shape: [H], values: [Float](repeating: 1, count: H)))
+        tensors.append(.init(name: b + ln + ".bias", shape: [H], values: [Float](repeating: 0, count: H)))
+      }
+    }
+    var config: [String: Any] = [
+      "model_type": "bert", "hidden_size": H, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": I,
+      "hidden_act": "gelu", "max_position_embeddings": maxPositions, "type_vocab_size": 2, "vocab_size": vocab,
+      "layer_norm_eps": 1e-12, "pad_token_id": 0, "architectures": ["BertModel"],
+    ]
+    if let labels = classifierLabels {
+      config["architectures"] = ["BertForSequenceClassification"]
+      var id2label: [String: String] = [:]
+      for (i, l) in labels.enumerated() { id2label[String(i)] = l }
+      config["id2label"] = id2label
+      tensors.append(.init(name: "classifier.weight", shape: [labels.count, H], values: random(labels.count * H, scale: 1)))
+      tensors.append(.init(name: "classifier.bias", shape: [labels.count], values: [Float](repeating: 0, count: labels.count)))
+      tensors = tensors.map { var t = $0; t.name = "bert." + t.name; return t }.map {
+        $0.name.hasPrefix("bert.classifier") ? .init(name: String($0.name.dropFirst(5)), shape: $0.shape, values: $0.values) : $0
+      }
+    }
+    try SafetensorsWriter.write(tensors, to: dir + "/model.safetensors")
+    let cfg = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
+    FileManager.default.createFile(atPath: dir + "/config.json", contents: cfg)
+    let vocabText = (["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + (4..<vocab).map { "w\($0)" }).joined(separator: "\n") + "\n"
+    FileManager.default.createFile(atPath: dir + "/vocab.txt", contents: Data(vocabText.utf8))
+    return StableHash.hex(StableHash.fnv1a64(Array(vocabText.utf8)))
+  }
+
+  /// Examples for task labels ["neg", "pos"]: "pos" texts use tokens 10–29, "neg" 30–49.
+  static func examples(train: Int, validation: Int, test: Int, seed: UInt64 = 7) -> [CorpusFixture.Example] {
+    var g = Generator(state: seed)
+    var out: [CorpusFixture.Example] = []
+    for (split, n) in [(Split.train, train), (.validation, validation), (.test, test)] {
+      for i in 0..<n {
+        let pos = i % 2 == 0
+        let len = 3 + Int(abs(g.next()) * 6)
+        let toks = (0..<len).map { _ in Int32((pos ? 10 : 30) + Int(abs(g.next()) * 19.99)) }
+        out.append(.init(text: "\(split.rawValue) \(i) " + toks.map { "w\($0)" }.joined(separator: " "),
+                         label: pos ? "pos" : "neg", split: split, ids: [cls] + toks + [sep]))
+      }
+    }
+    return out
+  }
+}
+
+@Suite struct EncoderTeacherTests {
+  func options(_ edit: (inout TeacherCacheOptions) -> Void = { _ in }) -> TeacherCacheOptions {
+    var o = TeacherCacheOptions()
+    o.batchSize = 8
+    edit(&o)
+    return o
+  }
+
+  @Test func fittedHeadPicksAStrengthAndBeatsChance() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("tiny"))
+    let store = try makeTemporaryStore(dir)
+    let ids = try CorpusFixture.populate(
+      store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 40, validation: 12, test: 20), tokenizerHash: hash)
+    let teacher = try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1)
+    #expect(teacher.defaultName == "tiny")
+    let s = try TeacherCache(store: store, backend: teacher, options: options()).run(runID: nil)
+    #expect(s[0].head == "fitted")
+    #expect(s[0].cachedNow == 72)
+    #expect(s[0].embeddingDim == nil)
+    let t = try #require(try store.teacher(named: "tiny"))
+    #expect(t.kind == "bert")
+    #expect(t.headBlob != nil)
+    let head = try #require(try JSONSerialization.jsonObject(with: Data((t.headJSON ?? "").utf8)) as? [String: Any])
+    let strength = try #require(head["strength"] as? Double)
+    let tried = try #require(head["candidates"] as? [[String: Any]]).compactMap { $0["strength"] as? Double }
+    #expect(tried.count == EncoderTeacher.defaultStrengths.count)
+    #expect(tried.contains(strength))
+    #expect(head["train_examples"] as? Int == 40)
+    #expect(head["validation_examples"] as? Int == 12)
+    #expect(head["validation_source"] as? String == "validation split")
+    #expect((head["validation_accuracy"] as? Double ?? 0) >= 0.9)
+    // Test split: argmax of the cached logits against the labels (chance = 0.5).
+    var correct = 0, total = 0
+    try store.forEachTeacherOutput(teacher: t, split: .test) { row in
+      let v = row.logits.values
+      let predicted = v[1] > v[0] ? "pos" : "neg"
+      if row.labels == [predicted] { correct += 1 }
+      total += 1
+      return true
+    }
+    #expect(total == 20)
+    #expect(Double(correct) / Double(total) >= 0.9)
+    _ = ids
+  }
+
+  @Test func aRecordedHeadIsReusedForTheSameEncoderAndLabels() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("tiny"))
+    let store = try makeTemporaryStore(dir)
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 20, validation: 6, test: 0), tokenizerHash: hash)
+    _ = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options()).run(runID: nil)
+    let cache = TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options { $0.name = "again" })
+    var logs: [String] = []
+    cache.logger = { logs.append($0) }
+    _ = try cache.run(runID: nil)
+    #expect(logs.contains { $0.contains("reusing the head") })
+    let a = try #require(try store.teacher(named: "tiny")), b = try #require(try store.teacher(named: "again"))
+    #expect(a.headBlob == b.headBlob)
+    #expect(a.headJSON == b.headJSON)
+
+    // A label fraction is a different labeled set: fitted anew and recorded.
+    let c = TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options {
+      $0.name = "tenth"; $0.head.labelFraction = 0.5; $0.head.labelSeed = 3
+    })
+    var logs2: [String] = []
+    c.logger = { logs2.append($0) }
+    _ = try c.run(runID: nil)
+    #expect(!logs2.contains { $0.contains("reusing the head") })
+    let t = try #require(try store.teacher(named: "tenth"))
+    let head = try #require(try JSONSerialization.jsonObject(with: Data((t.headJSON ?? "").utf8)) as? [String: Any])
+    #expect(head["label_fraction"] as? Double == 0.5)
+    #expect(head["label_seed"] as? Int == 3)
+    let used = try #require(head["train_examples"] as? Int)
+    #expect(used > 0 && used < 20)
+    let expected = try store.labeledExamples(taskID: t.taskID ?? 0, split: .train)
+      .filter { EncoderTeacher.inFraction($0.exampleID, fraction: 0.5, seed: 3) }.count
+    #expect(used == expected)
+  }
+
+  @Test func noLabeledTrainingExamplesIsAClearError() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("tiny"))
+    let store = try makeTemporaryStore(dir)
+    let unlabeled = TinyCheckpoint.examples(train: 4, validation: 0, test: 0).map { var e = $0; e.label = nil; return e }
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: unlabeled, tokenizerHash: hash)
+    let e = #expect(throws: KDError.self) {
+      _ = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options()).run(runID: nil)
+    }
+    #expect(e?.message.contains("no labeled training examples to fit a head") == true)
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM teacher_outputs") == 0)
+  }
+
+  @Test func ownHeadIsMappedOntoTheTaskLabels() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("cls"), classifierLabels: ["pos", "neg"])
+    let store = try makeTemporaryStore(dir)
+    let ids = try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 4, validation: 0, test: 0), tokenizerHash: hash)
+    let teacher = try EncoderTeacher.load(directory: dir.file("cls"), threads: 1)
+    let s = try TeacherCache(store: store, backend: teacher, options: options()).run(runID: nil)
+    #expect(s[0].head == "own")
+    // The stored logits are in task order (neg, pos): the checkpoint's (pos, neg) swapped.
+    let raw = try BertEncoder.load(directory: dir.file("cls"), threads: 1)
+    let toks = try #require(try store.teacherInputs([ids[0]], tokenizerID: store.tokenizerID(contentHash: hash)).first?.ids)
+    let direct = try raw.forward([toks])
+    let t = try #require(try store.teacher(named: "cls"))
+    let cached = try #require(try store.teacherOutput(teacher: t, exampleID: ids[0]))
+    let l = try #require(direct.logits)
+    #expect(abs(cached.logits.values[0] - l[1]) < 1e-5 && abs(cached.logits.values[1] - l[0]) < 1e-5)
+  }
+
+  @Test func ownHeadWithOtherLabelsIsRefused() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("cls"), classifierLabels: ["negative", "positive"])
+    let store = try makeTemporaryStore(dir)
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 6, validation: 2, test: 0), tokenizerHash: hash)
+    let e = #expect(throws: KDError.self) {
+      _ = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("cls"), threads: 1), options: options()).run(runID: nil)
+    }
+    #expect(e?.message.contains("--fit-head") == true)
+    #expect(e?.field == "id2label")
+    // --fit-head ignores the checkpoint's classifier.
+    let s = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("cls"), threads: 1), options: options { $0.head.forceFit = true }).run(runID: nil)
+    #expect(s[0].head == "fitted")
+  }
+
+  @Test func examplesLongerThanThePositionTableAreWindowed() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("short"), classifierLabels: ["neg", "pos"], maxPositions: 12)
+    let store = try makeTemporaryStore(dir)
+    let long = [TinyCheckpoint.cls] + (0..<30).map { Int32(10 + $0 % 20) } + [TinyCheckpoint.sep]
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: [
+      .init(text: "long", label: "pos", split: .train, ids: long),
+      .init(text: "short", label: "neg", split: .train, ids: [2, 31, 32, 3]),
+    ], tokenizerHash: hash)
+    let s = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("short"), threads: 1), options: options { $0.storeEmbeddings = true }).run(runID: nil)
+    #expect(s[0].cachedNow == 2)
+    #expect(s[0].windowed == 1)
+    #expect(s[0].embeddingDim == TinyCheckpoint.hidden)
+  }
+
+  @Test func missingTeacherDirectoryIsAClearError() {
+    let e = #expect(throws: KDError.self) { _ = try EncoderTeacher.load(directory: "/nonexistent/all-MiniLM-L6-v2", threads: 1) }
+    #expect(e?.message.contains("make models") == true)
+  }
+}
