@@ -164,6 +164,18 @@ struct XMLReaderSafetyTests {
     #expect(error?.description.hasPrefix("\(path):5: PMID: citation without PMID") == true)
   }
 
+  @Test func deeplyNestedMarkupIsAnErrorNotACrash() throws {
+    let dir = try ReaderFixtures.temporaryDirectory()
+    let deep = String(repeating: "<i>", count: 5000) + "x" + String(repeating: "</i>", count: 5000)
+    let path = try ReaderFixtures.write(medline([("1", deep)]), "deep.xml", in: dir)
+    let error = try #require(readError(PubMedReader(), path))
+    #expect(error.message.contains("depth"))
+    // Nesting within libxml2's limit reads, flattening the markup.
+    let nested = String(repeating: "<i>", count: 200) + "deep text" + String(repeating: "</i>", count: 200)
+    let fine = try ReaderFixtures.write(medline([("2", nested)]), "nested.xml", in: dir)
+    #expect(try readAll(PubMedReader(), fine).documents.first?.sections.first?.text == "deep text")
+  }
+
   @Test func emptyAndMissingFilesAreErrors() throws {
     let dir = try ReaderFixtures.temporaryDirectory()
     let empty = try ReaderFixtures.write("", "empty.xml", in: dir)

@@ -88,7 +88,7 @@ public struct EDGARReader: StructuredReader {
     htmlParseChunk(parser, nil, 0, 1)
     collector.flush()
 
-    let form = collector.documentType.flatMap(normalizedForm) ?? envelopeType.flatMap(normalizedForm)
+    let form = collector.documentType.flatMap(Self.normalizedForm) ?? envelopeType.flatMap(Self.normalizedForm)
       ?? Self.formFromCover(collector.blocks) ?? Self.formFromFilename(path)
     var metadata = collector.metadata
     let facts = collector.facts
@@ -108,7 +108,6 @@ public struct EDGARReader: StructuredReader {
   }
 
   /// "10-K", "10-K/A", "8-K", "EX-99.1"... from free text; nil when it is not a form type.
-  func normalizedForm(_ raw: String) -> String? { Self.normalizedForm(raw) }
   static func normalizedForm(_ raw: String) -> String? {
     let s = raw.trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
     guard !s.isEmpty, s.count <= 20, s.first?.isLetter == true || s.first?.isNumber == true else { return nil }
