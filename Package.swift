@@ -80,6 +80,11 @@ let package = Package(
       dependencies: ["KDCLI", "KDReport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
 
+    // Benchmark driver for the teacher encoder (tools/bench/teacher/run.sh).
+    .executableTarget(
+      name: "kd-bench-teacher", dependencies: ["KDCore", "KDTensor", "KDModels"], path: "tools/bench/teacher/swift",
+      swiftSettings: common),
+
     // Tests mirror the modules, plus end-to-end tests of the built executables.
     .target(name: "KDTestSupport", dependencies: ["KDCore", "KDStore"], path: "Tests/KDTestSupport",
             swiftSettings: common),
