@@ -33,7 +33,9 @@ struct BenchTeacher {
       let seq = Int(argument("--seq", "128") ?? "128") ?? 128
       let iterations = Int(argument("--iterations", "20") ?? "20") ?? 20
       let warmup = Int(argument("--warmup", "3") ?? "3") ?? 3
+      let l0 = DispatchTime.now().uptimeNanoseconds
       let enc = try BertEncoder.load(directory: model, threads: threads)
+      let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - l0) / 1e9
       let ids = benchmarkIds(batch: batch, seq: seq, vocab: enc.config.vocabSize)
       for _ in 0..<warmup { _ = try enc.forward(ids) }
       var times: [Double] = []
@@ -47,7 +49,7 @@ struct BenchTeacher {
       let c = enc.config
       let H = Double(c.hiddenSize), I = Double(c.intermediateSize), T = Double(batch * seq)
       let flops = Double(c.numHiddenLayers) * (T * 2 * H * (4 * H + 2 * I) + Double(batch) * 4 * Double(seq * seq) * H)
-      print("{\"impl\":\"kd-swift\",\"blas_core\":\"\(BLAS.coreName)\",\"batch\":\(batch),\"seq\":\(seq),\"threads\":\(threads),\"median_s\":\(median),\"min_s\":\(times[0]),\"seq_per_s\":\(Double(batch) / median),\"gflops\":\(flops / median / 1e9)}")
+      print("{\"impl\":\"kd-swift\",\"blas_core\":\"\(BLAS.coreName)\",\"batch\":\(batch),\"seq\":\(seq),\"threads\":\(threads),\"median_s\":\(median),\"min_s\":\(times[0]),\"seq_per_s\":\(Double(batch) / median),\"gflops\":\(flops / median / 1e9),\"load_s\":\(loadSeconds)}")
     } catch {
       FileHandle.standardError.write(Data("kd-bench-teacher: \(error)\n".utf8))
       exit(1)
