@@ -120,6 +120,7 @@ public final class TrainingRowReader {
 public struct SplitCounts: Sendable, Equatable {
   public var examples: Int
   public var labeled: Int
+  public init(examples: Int, labeled: Int) { self.examples = examples; self.labeled = labeled }
 }
 
 extension Store {

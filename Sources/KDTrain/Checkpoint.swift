@@ -149,7 +149,7 @@ public struct StudentCheckpoint {
     var labels: [String]
     var task: String
     var tokenizer: String?
-    var training: [String: String]
+    var training: TrainingOptions?
   }
 
   /// Loads a checkpoint folder written by the trainer.
