@@ -75,6 +75,7 @@ let package = Package(
       name: "kd-train",
       dependencies: ["KDCLI", "KDTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
+    .executableTarget(name: "kd-readbench", dependencies: ["KDCore", "KDIngest"], swiftSettings: common),
     .executableTarget(
       name: "kd-report",
       dependencies: ["KDCLI", "KDReport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
