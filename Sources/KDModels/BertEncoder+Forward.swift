@@ -1,0 +1,195 @@
+import Foundation
+import KDCore
+import KDTensor
+
+/// Reusable scratch buffers for `forward`, grown on demand.
+final class Workspace: @unchecked Sendable {
+  private(set) var x = FloatBuffer(count: 0)
+  private(set) var qkv = FloatBuffer(count: 0)
+  private(set) var ctx = FloatBuffer(count: 0)
+  private(set) var inter = FloatBuffer(count: 0)
+  private(set) var scores = FloatBuffer(count: 0)
+
+  func ensure(tokens: Int, hidden: Int, intermediate: Int, workers: Int, maxLength: Int) {
+    func grow(_ b: inout FloatBuffer, _ n: Int) { if b.count < n { b = FloatBuffer(count: n) } }
+    grow(&x, tokens * hidden)
+    grow(&qkv, tokens * 3 * hidden)
+    grow(&ctx, tokens * hidden)
+    grow(&inter, tokens * intermediate)
+    grow(&scores, workers * maxLength * maxLength)
+  }
+}
+
+/// Runs `body(worker)` on `count` workers and waits for all of them.
+@inline(__always)
+func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+  if count <= 1 {
+    body(0)
+  } else {
+    DispatchQueue.concurrentPerform(iterations: count, execute: body)
+  }
+}
+
+/// A raw pointer that may cross into `concurrentPerform` workers (each writes disjoint rows).
+struct SendablePointer: @unchecked Sendable {
+  let p: UnsafeMutablePointer<Float>
+}
+
+extension BertEncoder {
+  func runForward(_ batch: [[Int32]], workspace: inout Workspace) throws -> EncoderOutput {
+    let c = config
+    let B = batch.count, H = c.hiddenSize, I = c.intermediateSize
+    let nh = c.numAttentionHeads, dh = H / nh
+    var offsets = [Int](repeating: 0, count: B + 1)
+    for (i, s) in batch.enumerated() { offsets[i + 1] = offsets[i] + s.count }
+    let T = offsets[B]
+    guard T > 0 else {
+      return EncoderOutput(batchSize: 0, hiddenSize: H, pooled: [], logits: classifier == nil ? nil : [], labelCount: classifier?.classes ?? 0)
+    }
+    let maxLen = batch.map(\.count).max() ?? 0
+    let workers = threads
+    workspace.ensure(tokens: T, hidden: H, intermediate: I, workers: workers, maxLength: maxLen)
+    BLAS.setThreads(1)
+
+    var ids = [Int32](), pos = [Int32]()
+    ids.reserveCapacity(T)
+    pos.reserveCapacity(T)
+    for s in batch {
+      ids += s
+      for j in 0..<s.count { pos.append(Int32(j + weights.positionOffset)) }
+    }
+    let x = workspace.x.p, qkv = workspace.qkv.p, ctx = workspace.ctx.p, inter = workspace.inter.p
+    let scores = workspace.scores.p
+    let w = weights
+    let rowWorkers = min(workers, T)
+    let eps = c.layerNormEps
+    let wordPtr = file.rawPointer(w.word), wordType = w.word.dtype, wordBytes = w.word.dtype.byteCount
+
+    /// x[rows] · W[3H×H]ᵀ + b → qkv[rows].
+    func qkvProjection(_ r0: Int, _ n: Int, _ L: LayerWeights) {
+      for r in r0..<(r0 + n) { (qkv + r * 3 * H).update(from: L.bqkv.p, count: 3 * H) }
+      BLAS.sgemm(transB: true, m: n, n: 3 * H, k: H, a: x + r0 * H, lda: H, b: L.wqkv.p, ldb: H,
+                 beta: 1, c: qkv + r0 * 3 * H, ldc: 3 * H)
+    }
+
+    ids.withUnsafeBufferPointer { idp in
+      pos.withUnsafeBufferPointer { posp in
+        // Embeddings, LayerNorm, and layer 0's QKV projection, split by rows.
+        parallelFor(rowWorkers) { k in
+          let r0 = T * k / rowWorkers, r1 = T * (k + 1) / rowWorkers
+          for t in r0..<r1 {
+            let row = x + t * H
+            SafetensorsFile.convert(wordType, from: wordPtr + Int(idp[t]) * H * wordBytes, count: H, into: row)
+            let pr = w.position.p + Int(posp[t]) * H
+            if let tt = w.tokenType0 {
+              for j in 0..<H { row[j] += pr[j] + tt.p[j] }
+            } else {
+              for j in 0..<H { row[j] += pr[j] }
+            }
+          }
+          Kernels.layerNormInPlace(x + r0 * H, rows: r1 - r0, cols: H, gamma: w.embLNg.p, beta: w.embLNb.p, eps: eps)
+          qkvProjection(r0, r1 - r0, w.layers[0])
+        }
+      }
+    }
+
+    let scale = 1 / Float(dh).squareRoot()
+    let items = B * nh
+    let attnWorkers = min(workers, items)
+    for l in 0..<w.layers.count {
+      let L = w.layers[l]
+      // Attention per (sequence, head): softmax(Q·Kᵀ/√d)·V over the sequence's own tokens.
+      parallelFor(attnWorkers) { k in
+        let S = scores + k * maxLen * maxLen
+        var item = k
+        while item < items {
+          let s = item / nh, h = item % nh
+          let o = offsets[s], n = offsets[s + 1] - o
+          let q = qkv + o * 3 * H + h * dh
+          BLAS.sgemm(transB: true, m: n, n: n, k: dh, alpha: scale, a: q, lda: 3 * H, b: q + H, ldb: 3 * H,
+                     c: S, ldc: n)
+          Kernels.softmaxRowsInPlace(S, rows: n, cols: n, stride: n)
+          BLAS.sgemm(m: n, n: dh, k: n, a: S, lda: n, b: q + 2 * H, ldb: 3 * H, c: ctx + o * H + h * dh, ldc: H)
+          item += attnWorkers
+        }
+      }
+      // Output projection + residual + LN, feed-forward + residual + LN, next layer's QKV; split by rows.
+      let next: LayerWeights? = l + 1 < w.layers.count ? w.layers[l + 1] : nil
+      parallelFor(rowWorkers) { k in
+        let r0 = T * k / rowWorkers, r1 = T * (k + 1) / rowWorkers, n = r1 - r0
+        guard n > 0 else { return }
+        let xr = x + r0 * H
+        for r in 0..<n {
+          let row = xr + r * H
+          for j in 0..<H { row[j] += L.bo.p[j] }
+        }
+        BLAS.sgemm(transB: true, m: n, n: H, k: H, a: ctx + r0 * H, lda: H, b: L.wo.p, ldb: H, beta: 1, c: xr, ldc: H)
+        Kernels.layerNormInPlace(xr, rows: n, cols: H, gamma: L.ln1g.p, beta: L.ln1b.p, eps: eps)
+        let ir = inter + r0 * I
+        BLAS.sgemm(transB: true, m: n, n: I, k: H, a: xr, lda: H, b: L.wi.p, ldb: H, c: ir, ldc: I)
+        Kernels.biasGeluInPlace(ir, rows: n, cols: I, bias: L.bi.p)
+        for r in 0..<n {
+          let row = xr + r * H
+          for j in 0..<H { row[j] += L.bout.p[j] }
+        }
+        BLAS.sgemm(transB: true, m: n, n: H, k: I, a: ir, lda: I, b: L.wout.p, ldb: I, beta: 1, c: xr, ldc: H)
+        Kernels.layerNormInPlace(xr, rows: n, cols: H, gamma: L.ln2g.p, beta: L.ln2b.p, eps: eps)
+        if let next { qkvProjection(r0, n, next) }
+      }
+    }
+
+    // Pooling.
+    var pooled = [Float](repeating: 0, count: B * H)
+    pooled.withUnsafeMutableBufferPointer { pp in
+      let out = pp.baseAddress!
+      for s in 0..<B {
+        let o = offsets[s], n = offsets[s + 1] - o
+        let dst = out + s * H
+        switch pooling {
+        case .cls:
+          dst.update(from: x + o * H, count: H)
+        case .mean:
+          for t in 0..<n {
+            let row = x + (o + t) * H
+            for j in 0..<H { dst[j] += row[j] }
+          }
+          let inv = 1 / Float(n)
+          for j in 0..<H { dst[j] *= inv }
+        }
+        if normalizeEmbeddings {
+          var ss: Float = 0
+          for j in 0..<H { ss += dst[j] * dst[j] }
+          let inv = 1 / max(ss.squareRoot(), 1e-12)
+          for j in 0..<H { dst[j] *= inv }
+        }
+      }
+    }
+
+    var logits: [Float]?
+    if let head = classifier {
+      switch classifierInput {
+      case .pooledEmbedding:
+        logits = head.logits(pooled, rows: B)
+      case .checkpointPooler:
+        guard let pre = w.preClassifier else {
+          throw KDError(.internalError, "classifier without its pre-classifier layer", file: directory)
+        }
+        var first = [Float](repeating: 0, count: B * H)
+        var hidden = [Float](repeating: 0, count: B * H)
+        first.withUnsafeMutableBufferPointer { fp in
+          for s in 0..<B { (fp.baseAddress! + s * H).update(from: x + offsets[s] * H, count: H) }
+          hidden.withUnsafeMutableBufferPointer { hp in
+            let hb = hp.baseAddress!
+            for s in 0..<B { (hb + s * H).update(from: pre.b.p, count: H) }
+            BLAS.sgemm(transB: true, m: B, n: H, k: H, a: fp.baseAddress!, lda: H, b: pre.w.p, ldb: H, beta: 1, c: hb, ldc: H)
+            for i in 0..<(B * H) {
+              hb[i] = pre.activation == .tanh ? Foundation.tanh(hb[i]) : max(0, hb[i])
+            }
+          }
+        }
+        logits = head.logits(hidden, rows: B)
+      }
+    }
+    return EncoderOutput(batchSize: B, hiddenSize: H, pooled: pooled, logits: logits, labelCount: classifier?.classes ?? 0)
+  }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import KDCore
+import KDTensor
+
+/// An owned, fixed-size fp32 buffer for weights and workspaces (freed on deinit).
+final class FloatBuffer: @unchecked Sendable {
+  let p: UnsafeMutablePointer<Float>
+  let count: Int
+
+  init(count: Int) {
+    self.count = count
+    p = .allocate(capacity: max(1, count))
+    p.initialize(repeating: 0, count: max(1, count))
+  }
+
+  convenience init(_ values: [Float]) {
+    self.init(count: values.count)
+    values.withUnsafeBufferPointer { src in
+      if let b = src.baseAddress { p.update(from: b, count: values.count) }
+    }
+  }
+
+  deinit { p.deallocate() }
+}
+
+/// One transformer layer's weights in the layout the forward pass uses
+/// (PyTorch `Linear` layout [out × in]; Q, K and V fused into one [3H × H] matrix).
+struct LayerWeights {
+  let wqkv: FloatBuffer, bqkv: FloatBuffer
+  let wo: FloatBuffer, bo: FloatBuffer
+  let ln1g: FloatBuffer, ln1b: FloatBuffer
+  let wi: FloatBuffer, bi: FloatBuffer
+  let wout: FloatBuffer, bout: FloatBuffer
+  let ln2g: FloatBuffer, ln2b: FloatBuffer
+}
+
+/// The activation after a checkpoint's pre-classifier dense layer.
+enum PreClassifierActivation { case tanh, relu }
+
+/// All encoder weights. Word embeddings stay in the memory-mapped file and are gathered per token.
+struct EncoderWeights {
+  let word: SafetensorsTensorInfo
+  let position: FloatBuffer
+  /// Token-type row 0 ([H]), or nil for DistilBERT.
+  let tokenType0: FloatBuffer?
+  let embLNg: FloatBuffer, embLNb: FloatBuffer
+  let layers: [LayerWeights]
+  /// Dense layer before the classifier, applied to the first token: BERT pooler, RoBERTa `classifier.dense`, DistilBERT `pre_classifier`.
+  let preClassifier: (w: FloatBuffer, b: FloatBuffer, activation: PreClassifierActivation)?
+  /// Position id of a sequence's first token (RoBERTa: `pad_token_id + 1`).
+  let positionOffset: Int
+}
+
+extension BertEncoder {
+  /// Loads a Hugging Face checkpoint directory.
+  ///
+  /// Reads `config.json`, `model.safetensors` (fp32, fp16 or bf16; memory-mapped),
+  /// and, when present, the sentence-transformers `1_Pooling/config.json`
+  /// (pooling mode) and `modules.json` (a `Normalize` module turns on
+  /// `normalizeEmbeddings`). `tokenizer.json` is not parsed here (KDTokenizers does);
+  /// its path is exposed as `tokenizerPath`.
+  ///
+  /// - Parameters:
+  ///   - directory: the checkpoint directory.
+  ///   - threads: worker threads for `forward` (OpenBLAS itself is run single-threaded per worker).
+  ///   - pooling: overrides the pooling mode; default: the sentence-transformers
+  ///     config if present, else `.cls` for checkpoints with a classification head and `.mean` otherwise.
+  /// - Throws: `KDError` naming the file and field: `.io` for missing files,
+  ///   `.model` for corrupt or truncated safetensors and shapes that contradict
+  ///   the config, `.unsupported` for other architectures, activations or pooling modes.
+  public static func load(directory: String, threads: Int, pooling: Pooling? = nil) throws -> BertEncoder {
+    let fm = FileManager.default
+    let configPath = directory + "/config.json"
+    guard fm.fileExists(atPath: configPath) else {
+      throw KDError(.io, "config.json not found in the model directory", file: configPath)
+    }
+    let config = try BertConfig.load(path: configPath)
+    let (family, hasClassifier) = try config.family(path: configPath)
+    let weightsPath = directory + "/model.safetensors"
+    guard fm.fileExists(atPath: weightsPath) else {
+      let hint = fm.fileExists(atPath: directory + "/pytorch_model.bin")
+        ? " (only pytorch_model.bin is present: convert it to safetensors)" : ""
+      throw KDError(.io, "model.safetensors not found\(hint)", file: weightsPath)
+    }
+    let file = try SafetensorsFile(path: weightsPath)
+    let weights = try loadWeights(file: file, config: config, family: family, hasClassifier: hasClassifier)
+
+    var classifier: LinearHead?
+    if hasClassifier {
+      let name = family == .roberta ? "classifier.out_proj" : "classifier"
+      let wInfo = try file.info(name + ".weight")
+      guard wInfo.shape.count == 2, wInfo.shape[1] == config.hiddenSize, wInfo.shape[0] > 0 else {
+        throw KDError(.model, "shape \(wInfo.shape) contradicts the config (expected [labels, \(config.hiddenSize)])", file: weightsPath, field: name + ".weight")
+      }
+      let n = wInfo.shape[0]
+      var labels: [String] = []
+      if config.id2label.isEmpty {
+        labels = (0..<n).map { "LABEL_\($0)" }
+      } else {
+        guard config.id2label.count == n, Set(config.id2label.keys) == Set(0..<n) else {
+          throw KDError(.model, "id2label has ids \(config.id2label.keys.sorted()) but the classifier has \(n) outputs", file: configPath, field: "id2label")
+        }
+        labels = (0..<n).map { config.id2label[$0] ?? "LABEL_\($0)" }
+        guard Set(labels).count == n else {
+          throw KDError(.model, "id2label has duplicate label names", file: configPath, field: "id2label")
+        }
+      }
+      classifier = try LinearHead(
+        weight: try file.floats(name + ".weight", shape: [n, config.hiddenSize]),
+        bias: try file.floats(name + ".bias", shape: [n]), labels: labels, inputSize: config.hiddenSize)
+    }
+
+    var poolingMode = hasClassifier ? Pooling.cls : Pooling.mean
+    let poolingPath = directory + "/1_Pooling/config.json"
+    if let data = fm.contents(atPath: poolingPath) {
+      guard let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        throw KDError(.model, "not a JSON object", file: poolingPath)
+      }
+      let on = { (k: String) in (obj[k] as? Bool) ?? false }
+      if on("pooling_mode_max_tokens") || on("pooling_mode_mean_sqrt_len_tokens") || on("pooling_mode_weightedmean_tokens") || on("pooling_mode_lasttoken") {
+        throw KDError(.unsupported, "only CLS and mean pooling are supported", file: poolingPath)
+      }
+      switch (on("pooling_mode_cls_token"), on("pooling_mode_mean_tokens")) {
+      case (true, false): poolingMode = .cls
+      case (false, true): poolingMode = .mean
+      default:
+        throw KDError(.unsupported, "exactly one of pooling_mode_cls_token and pooling_mode_mean_tokens must be true", file: poolingPath)
+      }
+    }
+    if let pooling { poolingMode = pooling }
+    var normalize = false
+    if let data = fm.contents(atPath: directory + "/modules.json"),
+       let mods = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] {
+      normalize = mods.contains { ($0["type"] as? String)?.hasSuffix("models.Normalize") == true }
+    }
+    let hash = file.withFileBytes { StableHash.hex(StableHash.fnv1a64($0)) }
+    let tok = directory + "/tokenizer.json"
+    return BertEncoder(
+      config: config, family: family, weights: weights, file: file, pooling: poolingMode,
+      normalize: normalize, classifier: classifier, directory: directory,
+      tokenizerPath: fm.fileExists(atPath: tok) ? tok : nil, hash: hash,
+      dtype: weights.word.dtype, threads: threads)
+  }
+
+  static func loadWeights(file: SafetensorsFile, config c: BertConfig, family: EncoderFamily, hasClassifier: Bool) throws -> EncoderWeights {
+    let H = c.hiddenSize, I = c.intermediateSize
+    let prefixes = ["bert.", "roberta.", "distilbert.", ""]
+    guard let p = prefixes.first(where: { file.tensors[$0 + "embeddings.word_embeddings.weight"] != nil }) else {
+      throw KDError(.model, "no embeddings.word_embeddings.weight tensor (with or without a bert./roberta./distilbert. prefix): not a \(family.rawValue) checkpoint", file: file.path)
+    }
+    for t in file.tensors.values where t.dtype.isFloatingPoint == false && !t.name.hasSuffix("position_ids") {
+      throw KDError(.model, "tensor has integer dtype \(t.dtype.rawValue)", file: file.path, field: t.name)
+    }
+    func f(_ name: String, _ shape: [Int]) throws -> FloatBuffer { FloatBuffer(try file.floats(p + name, shape: shape)) }
+    func ln(_ name: String) throws -> (FloatBuffer, FloatBuffer) {
+      if file.tensors[p + name + ".gamma"] != nil, file.tensors[p + name + ".weight"] == nil {
+        return (try f(name + ".gamma", [H]), try f(name + ".beta", [H]))
+      }
+      return (try f(name + ".weight", [H]), try f(name + ".bias", [H]))
+    }
+    let word = try file.info(p + "embeddings.word_embeddings.weight", shape: [c.vocabSize, H])
+    let position = try f("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, H])
+    var tokenType0: FloatBuffer?
+    if family != .distilbert {
+      let tt = try file.info(p + "embeddings.token_type_embeddings.weight", shape: [c.typeVocabSize, H])
+      let row = FloatBuffer(count: H)
+      try file.readRows(tt, from: 0, count: H, into: row.p)
+      tokenType0 = row
+    }
+    let (eg, eb) = try ln("embeddings.LayerNorm")
+    var layers: [LayerWeights] = []
+    for l in 0..<c.numHiddenLayers {
+      let names: [String]
+      let lnNames: (String, String)
+      if family == .distilbert {
+        let b = "transformer.layer.\(l)."
+        names = ["attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2"].map { b + $0 }
+        lnNames = (b + "sa_layer_norm", b + "output_layer_norm")
+      } else {
+        let b = "encoder.layer.\(l)."
+        names = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                 "intermediate.dense", "output.dense"].map { b + $0 }
+        lnNames = (b + "attention.output.LayerNorm", b + "output.LayerNorm")
+      }
+      var qkv: [Float] = [], bqkv: [Float] = []
+      for n in names[0..<3] {
+        qkv += try file.floats(p + n + ".weight", shape: [H, H])
+        bqkv += try file.floats(p + n + ".bias", shape: [H])
+      }
+      let (g1, b1) = try ln(lnNames.0)
+      let (g2, b2) = try ln(lnNames.1)
+      layers.append(LayerWeights(
+        wqkv: FloatBuffer(qkv), bqkv: FloatBuffer(bqkv),
+        wo: try f(names[3] + ".weight", [H, H]), bo: try f(names[3] + ".bias", [H]),
+        ln1g: g1, ln1b: b1,
+        wi: try f(names[4] + ".weight", [I, H]), bi: try f(names[4] + ".bias", [I]),
+        wout: try f(names[5] + ".weight", [H, I]), bout: try f(names[5] + ".bias", [H]),
+        ln2g: g2, ln2b: b2))
+    }
+    var pre: (FloatBuffer, FloatBuffer, PreClassifierActivation)?
+    if hasClassifier {
+      switch family {
+      case .bert:
+        pre = (try f("pooler.dense.weight", [H, H]), try f("pooler.dense.bias", [H]), .tanh)
+      case .roberta:
+        pre = (FloatBuffer(try file.floats("classifier.dense.weight", shape: [H, H])),
+               FloatBuffer(try file.floats("classifier.dense.bias", shape: [H])), .tanh)
+      case .distilbert:
+        pre = (FloatBuffer(try file.floats("pre_classifier.weight", shape: [H, H])),
+               FloatBuffer(try file.floats("pre_classifier.bias", shape: [H])), .relu)
+      }
+    }
+    return EncoderWeights(
+      word: word, position: position, tokenType0: tokenType0, embLNg: eg, embLNb: eb, layers: layers,
+      preClassifier: pre.map { (w: $0.0, b: $0.1, activation: $0.2) },
+      positionOffset: family == .roberta ? c.padTokenId + 1 : 0)
+  }
+}

@@ -1,2 +1,0 @@
-// kd-teacher-cache: placeholder until its issue lands.
-print("kd-teacher-cache: not implemented yet")

@@ -1,0 +1,102 @@
+import Foundation
+import KDCore
+import KDTensor
+import Testing
+
+/// Kernels against double-precision references; safetensors write/read.
+@Suite struct TensorTests {
+  @Test func erfAndGeluMatchLibm() {
+    var worstErf = 0.0, worstGelu = 0.0
+    var x = -6.0
+    while x <= 6.0 {
+      worstErf = max(worstErf, abs(Double(Kernels.erf(Float(x))) - Foundation.erf(x)))
+      let gelu = 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot()))
+      let got = Double(Kernels.gelu(SIMD8<Float>(repeating: Float(x)))[0])
+      worstGelu = max(worstGelu, abs(got - gelu))
+      x += 0.001
+    }
+    #expect(worstErf < 1e-6, "erf max error \(worstErf)")
+    #expect(worstGelu < 2e-6, "gelu max error \(worstGelu)")
+  }
+
+  @Test func expIsAccurateAndSaturates() {
+    var worst = 0.0
+    var x = -87.0
+    while x <= 88.0 {
+      let rel = abs(Double(Kernels.exp(Float(x))) - Foundation.exp(Double(Float(x)))) / Foundation.exp(Double(Float(x)))
+      worst = max(worst, rel)
+      x += 0.01
+    }
+    #expect(worst < 5e-7, "exp relative error \(worst)")
+    #expect(Kernels.exp(-200) == 0)
+    #expect(Kernels.exp(-Float.infinity) == 0)
+  }
+
+  @Test func softmaxAndLayerNorm() {
+    var rows: [Float] = (0..<(3 * 13)).map { Float(($0 * 37) % 11) - 5 }
+    let original = rows
+    rows.withUnsafeMutableBufferPointer { Kernels.softmaxRowsInPlace($0.baseAddress!, rows: 3, cols: 13, stride: 13) }
+    for r in 0..<3 {
+      let z = original[(r * 13)..<(r * 13 + 13)].map(Double.init)
+      let m = z.max()!
+      let s = z.reduce(0) { $0 + Foundation.exp($1 - m) }
+      for c in 0..<13 {
+        #expect(abs(Double(rows[r * 13 + c]) - Foundation.exp(z[c] - m) / s) < 1e-6)
+      }
+    }
+    var x: [Float] = (0..<(2 * 19)).map { Float($0 % 5) * 1.5 - Float($0) * 0.1 }
+    let x0 = x
+    let g: [Float] = (0..<19).map { 1 + Float($0) * 0.01 }, b: [Float] = (0..<19).map { Float($0) * -0.02 }
+    x.withUnsafeMutableBufferPointer { xp in
+      Kernels.layerNormInPlace(xp.baseAddress!, rows: 2, cols: 19, gamma: g, beta: b, eps: 1e-5)
+    }
+    for r in 0..<2 {
+      let v = x0[(r * 19)..<(r * 19 + 19)].map(Double.init)
+      let mean = v.reduce(0, +) / 19
+      let varc = v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 19
+      for c in 0..<19 {
+        let want = (v[c] - mean) / (varc + 1e-5).squareRoot() * Double(g[c]) + Double(b[c])
+        #expect(abs(Double(x[r * 19 + c]) - want) < 1e-5)
+      }
+    }
+    let bad: [Float] = [1, 2, .nan, 4, 5, 6, 7, 8, 9]
+    #expect(!Kernels.allFinite(bad, count: 9))
+    #expect(!Kernels.allFinite([Float.infinity], count: 1))
+    #expect(Kernels.allFinite(original, count: original.count))
+  }
+
+  @Test func safetensorsRoundTripAndConversion() throws {
+    let path = try Fixtures.tempDirectory() + "/t.safetensors"
+    let a: [Float] = (0..<12).map { Float($0) * 0.5 - 2 }
+    try SafetensorsWriter.write([.init(name: "w", shape: [3, 4], values: a), .init(name: "b \"q\"", shape: [1], values: [7])],
+                                metadata: ["format": "pt"], to: path)
+    let f = try SafetensorsFile(path: path)
+    #expect(f.metadata["format"] == "pt")
+    #expect(try f.floats("w", shape: [3, 4]) == a)
+    #expect(try f.floats("b \"q\"") == [7])
+    #expect(f.headerSize % 8 == 0)
+    #expect(throws: KDError.self) { _ = try f.floats("w", shape: [4, 3]) }
+    #expect(throws: KDError.self) { _ = try f.floats("missing") }
+    #expect(throws: KDError.self) {
+      try SafetensorsWriter.write([.init(name: "x", shape: [2], values: [1])], to: path)
+    }
+    // The failed write left the previous file intact (atomic replace).
+    #expect(try SafetensorsFile(path: path).floats("w") == a)
+    // bf16 and fp16 fixtures widen to the fp32 values they were rounded from.
+    let f32 = try SafetensorsFile(path: Fixtures.resources + "/tiny-bert/model.safetensors")
+    let b16 = try SafetensorsFile(path: Fixtures.resources + "/tiny-bert-bf16/model.safetensors")
+    let name = "bert.encoder.layer.0.intermediate.dense.weight"
+    #expect(try b16.info(name).dtype == .bf16)
+    let d = Fixtures.maxAbsDiff(try f32.floats(name), try b16.floats(name))
+    #expect(d > 0 && d < 0.01, "bf16 rounding \(d)")
+    #expect(halfToFloat(0x3C00) == 1 && halfToFloat(0xC000) == -2 && halfToFloat(0x0001) == Float(5.960464477539063e-8))
+  }
+
+  @Test func matrixMultiply() {
+    let a = Matrix(rows: 2, cols: 3, values: [1, 2, 3, 4, 5, 6])
+    let b = Matrix(rows: 3, cols: 2, values: [7, 8, 9, 10, 11, 12])
+    #expect(a.multiplied(by: b).values == [58, 64, 139, 154])
+    #expect(a.multiplied(by: a, transposeOther: true).values == [14, 32, 32, 77])
+    #expect(a.multiplied(by: a, transposeSelf: true).values == [17, 22, 27, 22, 29, 36, 27, 36, 45])
+  }
+}
