@@ -25,6 +25,11 @@ public final class EncoderTeacher: TeacherBackend {
   public var saveHeadDirectory: String?
   /// L2 strengths tried when fitting a head (when `HeadOptions.strengths` is empty).
   public static let defaultStrengths: [Float] = [1e-4, 1e-3, 1e-2, 1e-1, 1]
+  /// Pooled embeddings computed while fitting a head, by example id: a fitted
+  /// head is linear in the embedding, so their logits need no second forward pass.
+  var fittedEmbeddings: [Int64: [Float]] = [:]
+  /// At most this many embeddings are kept from fitting (1.5 KB each at 384 dimensions).
+  static let fittedEmbeddingLimit = 200_000
 
   /// Loads a checkpoint directory (`config.json`, `model.safetensors`, `tokenizer.json` or `vocab.txt`).
   /// - Parameters:
@@ -89,6 +94,7 @@ public final class EncoderTeacher: TeacherBackend {
   // MARK: Heads
 
   public func prepare(task: TaskRecord, context: TeacherPreparationContext) throws -> TeacherDescription {
+    fittedEmbeddings = [:]
     let head: (json: String, blob: [UInt8]?)
     if let own = ownHead, !context.headOptions.forceFit {
       let mapped: LinearHead
@@ -177,6 +183,12 @@ public final class EncoderTeacher: TeacherBackend {
     let head = try LogisticRegression.fit(
       features: trainX, labels: trainY, classes: task.labels.count, validation: valid, strengths: strengths, labelNames: task.labels)
     try encoder.attachFittedHead(head)
+    let d = encoder.hiddenSize
+    for (rows, x) in [(train, trainX), (validation, valid?.features ?? [])] where x.count == rows.count * d {
+      for (i, r) in rows.enumerated() where fittedEmbeddings.count < Self.fittedEmbeddingLimit {
+        fittedEmbeddings[r.exampleID] = Array(x[(i * d)..<((i + 1) * d)])
+      }
+    }
     if let dir = saveHeadDirectory {
       try head.save(directory: (dir as NSString).appendingPathComponent(task.name))
     }
@@ -218,11 +230,29 @@ public final class EncoderTeacher: TeacherBackend {
   // MARK: Computing
 
   public func compute(_ batch: [TeacherInput], wantEmbeddings: Bool) throws -> [TeacherResult] {
-    let out = try forward(batch)
-    guard out.logits != nil else { throw KDError(.internalError, "no head attached") }
-    return batch.indices.map { i in
-      .output(logits: Array(out.logits(i) ?? []), embedding: wantEmbeddings ? Array(out.embedding(i)) : nil)
+    guard let head = encoder.classifier else { throw KDError(.internalError, "no head attached") }
+    var results = [TeacherResult?](repeating: nil, count: batch.count)
+    var missing: [Int] = []
+    if encoder.classifierInput == .pooledEmbedding && !fittedEmbeddings.isEmpty {
+      // Examples embedded while fitting: the head applied to their (window-averaged)
+      // embedding equals the average of the windows' logits, so no forward pass is needed.
+      for (i, b) in batch.enumerated() {
+        if let e = fittedEmbeddings[b.exampleID] {
+          results[i] = .output(logits: head.logits(e, rows: 1), embedding: wantEmbeddings ? e : nil)
+        } else {
+          missing.append(i)
+        }
+      }
+    } else {
+      missing = Array(batch.indices)
     }
+    if !missing.isEmpty {
+      let out = try forward(missing.map { batch[$0] })
+      for (j, i) in missing.enumerated() {
+        results[i] = .output(logits: Array(out.logits(j) ?? []), embedding: wantEmbeddings ? Array(out.embedding(j)) : nil)
+      }
+    }
+    return results.map { $0 ?? .failed("internal: no result") }
   }
 
   public func embed(_ batch: [TeacherInput]) throws -> [[Float]] {

@@ -106,6 +106,10 @@ struct ReadBench {
   static func bench(_ args: [String]) throws {
     let options = try parse(args)
     print("file\treader\tMB\tdocuments\tsections\tseconds\tMB/s")
+    var totalMB = 0.0
+    var totalSeconds = 0.0
+    var totalDocuments = 0
+    var totalSections = 0
     for file in options.files {
       let reader = try reader(for: file, name: options.reader)
       let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.doubleValue ?? 0
@@ -126,8 +130,13 @@ struct ReadBench {
       }
       let median = times.sorted()[times.count / 2]
       let mb = size / 1e6
+      totalMB += mb
+      totalSeconds += median
+      totalDocuments += documents
+      totalSections += sections
       print(String(format: "%@\t%@\t%.2f\t%d\t%d\t%.3f\t%.1f", (file as NSString).lastPathComponent, reader.format, mb, documents, sections, median, mb / median))
     }
+    print(String(format: "TOTAL\t-\t%.2f\t%d\t%d\t%.4f\t%.1f", totalMB, totalDocuments, totalSections, totalSeconds, totalMB / max(totalSeconds, 1e-9)))
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     print(String(format: "peak_rss_mb\t%.1f", Double(usage.ru_maxrss) / 1024))

@@ -274,6 +274,7 @@ struct XMLReaderDetectionCorpusTests {
       let prefix = [UInt8](handle.readData(ofLength: 8192))
       #expect(ReaderRegistry.detectName(path: path, prefix: prefix) == name, "\(file)")
       #expect(ReaderRegistry.detect(path: path, prefix: prefix)?.format == name, "\(file)")
+      #expect(try ReaderRegistry.detect(path: path)?.format == name, "\(file)")
     }
   }
 

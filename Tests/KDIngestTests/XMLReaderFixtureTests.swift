@@ -89,6 +89,11 @@ struct XMLReaderFixtureTests {
     #expect(result.documents[2].labels["topic"] == nil)
     #expect(result.documents[0].sections.map(\.text) == ["Stocks rose on Monday.", "Paragraph one.\n\nParagraph two."])
     #expect(result.documents[2].sections.isEmpty)
+    // An XPath with an undeclared prefix fails on the first record, naming file and line.
+    let undeclared = try GenericXMLReader(config: GenericXMLConfig(recordPath: "//a:entry", textPaths: ["zz:summary"], namespaces: config.namespaces))
+    let xpathError = try #require(readError(undeclared, ReaderFixtures.fixture("atom-feed.xml")))
+    #expect(xpathError.message.contains("XPath 'zz:summary' failed"))
+    #expect(xpathError.line == 4)
     // Without the prefix the default-namespace elements do not match: a clear error.
     let unprefixed = try GenericXMLReader(config: GenericXMLConfig(recordPath: "//entry", textPaths: ["summary"]))
     let error = try #require(readError(unprefixed, ReaderFixtures.fixture("atom-feed.xml")))

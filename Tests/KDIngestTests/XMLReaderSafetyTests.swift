@@ -48,7 +48,6 @@ struct XMLReaderSafetyTests {
 
   @Test func truncatedGzipIsAClearError() throws {
     let dir = try ReaderFixtures.temporaryDirectory()
-    let source = ReaderFixtures.repositoryRoot.appendingPathComponent("Tests/KDIngestTests/Resources/xml/uslm-unnamespaced.xml")
     // Compress a generated MEDLINE file with gzip, then cut it in half.
     let plain = try ReaderFixtures.write(medline((1...400).map { ("\($0)", String(repeating: "text \($0) ", count: 20)) }), "big.xml", in: dir)
     let gzip = Process()
@@ -61,7 +60,6 @@ struct XMLReaderSafetyTests {
     let error = try #require(readError(PubMedReader(), path))
     #expect(error.kind == .input)
     #expect(error.file == path)
-    _ = source
     // The complete file reads fine.
     #expect(try readAll(PubMedReader(), plain + ".gz").documents.count == 400)
   }
@@ -150,6 +148,32 @@ struct XMLReaderSafetyTests {
         #expect(error.file == path)
       }
     }
+  }
+
+  @Test func aCitationWithoutPMIDNamesItsLine() throws {
+    let dir = try ReaderFixtures.temporaryDirectory()
+    let text = medline([("1", "a"), ("", "b")])
+    let path = try ReaderFixtures.write(text, "nopmid.xml", in: dir)
+    var ids: [String] = []
+    let error = #expect(throws: KDError.self) {
+      try PubMedReader().read(path: path) { if case .document(let d) = $0 { ids.append(d.externalID ?? "") } }
+    }
+    #expect(ids == ["1"])
+    #expect(error?.field == "PMID")
+    #expect(error?.line == 5)
+    #expect(error?.description.hasPrefix("\(path):5: PMID: citation without PMID") == true)
+  }
+
+  @Test func deeplyNestedMarkupIsAnErrorNotACrash() throws {
+    let dir = try ReaderFixtures.temporaryDirectory()
+    let deep = String(repeating: "<i>", count: 5000) + "x" + String(repeating: "</i>", count: 5000)
+    let path = try ReaderFixtures.write(medline([("1", deep)]), "deep.xml", in: dir)
+    let error = try #require(readError(PubMedReader(), path))
+    #expect(error.message.contains("depth"))
+    // Nesting within libxml2's limit reads, flattening the markup.
+    let nested = String(repeating: "<i>", count: 200) + "deep text" + String(repeating: "</i>", count: 200)
+    let fine = try ReaderFixtures.write(medline([("2", nested)]), "nested.xml", in: dir)
+    #expect(try readAll(PubMedReader(), fine).documents.first?.sections.first?.text == "deep text")
   }
 
   @Test func emptyAndMissingFilesAreErrors() throws {

@@ -139,7 +139,17 @@ enum TinyCheckpoint {
     }
     #expect(total == 20)
     #expect(Double(correct) / Double(total) >= 0.9)
-    _ = ids
+    // Training examples reuse their fitting embeddings; test examples get a
+    // forward pass: both must equal the encoder + stored head run afresh.
+    let fresh = try BertEncoder.load(directory: dir.file("tiny"), threads: 1)
+    try fresh.attachFittedHead(try HeadBlob.decode(try #require(t.headBlob)))
+    let tok = try store.tokenizerID(contentHash: hash)
+    for id in [ids[0], ids[45], ids[71]] {
+      let toks = try #require(try store.teacherInputs([id], tokenizerID: tok).first?.ids)
+      let direct = try #require(try fresh.forward([toks]).logits)
+      let cached = try #require(try store.teacherOutput(teacher: t, exampleID: id)).logits.values
+      for c in 0..<2 { #expect(abs(cached[c] - direct[c]) < 1e-4, "example \(id)") }
+    }
   }
 
   @Test func aRecordedHeadIsReusedForTheSameEncoderAndLabels() throws {

@@ -88,7 +88,7 @@ public struct EDGARReader: StructuredReader {
     htmlParseChunk(parser, nil, 0, 1)
     collector.flush()
 
-    let form = collector.documentType.flatMap(normalizedForm) ?? envelopeType.flatMap(normalizedForm)
+    let form = collector.documentType.flatMap(Self.normalizedForm) ?? envelopeType.flatMap(Self.normalizedForm)
       ?? Self.formFromCover(collector.blocks) ?? Self.formFromFilename(path)
     var metadata = collector.metadata
     let facts = collector.facts
@@ -108,7 +108,6 @@ public struct EDGARReader: StructuredReader {
   }
 
   /// "10-K", "10-K/A", "8-K", "EX-99.1"... from free text; nil when it is not a form type.
-  func normalizedForm(_ raw: String) -> String? { Self.normalizedForm(raw) }
   static func normalizedForm(_ raw: String) -> String? {
     let s = raw.trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
     guard !s.isEmpty, s.count <= 20, s.first?.isLetter == true || s.first?.isNumber == true else { return nil }
@@ -228,7 +227,9 @@ public struct EDGARReader: StructuredReader {
   /// "PART II" at the start of a block → "II".
   static func partNumber(_ block: String) -> String? {
     let u = block.utf8
-    guard u.count < 120, block.uppercased().hasPrefix("PART ") else { return nil }
+    guard u.count < 120, let first = u.first, first | 0x20 == UInt8(ascii: "p"), block.prefix(5).uppercased() == "PART " else {
+      return nil
+    }
     let rest = block.dropFirst(5).prefix(while: { $0 == "I" || $0 == "V" || $0 == "i" || $0 == "v" })
     guard !rest.isEmpty else { return nil }
     let after = block.dropFirst(5 + rest.count).first
@@ -238,6 +239,7 @@ public struct EDGARReader: StructuredReader {
 
   /// "Item 1A. Risk Factors" → "1A"; "ITEM 2.02" → "2.02"; nil otherwise.
   static func itemLabel(_ block: String) -> String? {
+    guard let first = block.utf8.first, first | 0x20 == UInt8(ascii: "i") || first | 0x20 == UInt8(ascii: "p") else { return nil }
     var s = Substring(block)
     if let p = partNumber(block) {
       s = s.dropFirst(5 + p.count).drop(while: { !$0.isLetter })
@@ -311,7 +313,8 @@ final class EDGARCollector {
   ]
 
   func start(_ rawName: UnsafePointer<UInt8>, _ attributes: UnsafeMutablePointer<UnsafePointer<UInt8>?>?) {
-    let name = String(cString: rawName).lowercased()
+    // The HTML parser reports names in lower case.
+    let name = String(cString: rawName)
     var hides = Self.hiddenTags.contains(name)
     var captures = false
     if let attributes {
@@ -321,8 +324,7 @@ final class EDGARCollector {
         i += 2
         guard let value else { continue }
         if nameEquals(key, "style") {
-          let style = String(cString: value).lowercased().replacingOccurrences(of: " ", with: "")
-          if style.contains("display:none") { hides = true }
+          if Self.styleHides(value) { hides = true }
         } else if nameEquals(key, "name") && name.hasPrefix("ix:") && capture == nil {
           let fact = String(cString: value)
           if Self.captured.contains(fact), facts[String(fact.dropFirst(4))] == nil {
@@ -338,6 +340,31 @@ final class EDGARCollector {
     if hides { hidden += 1 }
     if captures { capture = TextBuilder() }
     open.append((hides, block, captures))
+  }
+
+  /// True when a CSS declaration list contains `display: none` (any case, any spacing).
+  static func styleHides(_ style: UnsafePointer<UInt8>) -> Bool {
+    let display = Array("display".utf8)
+    var p = style
+    while p.pointee != 0 {
+      var k = 0
+      while k < display.count, p[k] != 0, p[k] | 0x20 == display[k] { k += 1 }
+      if k == display.count {
+        var q = p + k
+        while q.pointee == 0x20 || q.pointee == 0x09 { q += 1 }
+        if q.pointee == UInt8(ascii: ":") {
+          q += 1
+          while q.pointee == 0x20 || q.pointee == 0x09 { q += 1 }
+          if q[0] | 0x20 == UInt8(ascii: "n"), q[1] | 0x20 == UInt8(ascii: "o"), q[2] | 0x20 == UInt8(ascii: "n"),
+            q[3] | 0x20 == UInt8(ascii: "e")
+          {
+            return true
+          }
+        }
+      }
+      p += 1
+    }
+    return false
   }
 
   func end() {

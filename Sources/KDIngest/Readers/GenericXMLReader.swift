@@ -156,17 +156,27 @@ public final class GenericXMLReader: StructuredReader {
     var expressions = config.textPaths
     expressions += [config.idPath, config.titlePath].compactMap { $0 }
     expressions += config.labelPaths.values
-    for expression in expressions where compiled[expression] == nil {
-      guard let comp = xmlXPathCompile(expression) else {
-        throw KDError(.usage, "invalid XPath '\(expression)'", field: "generic reader")
+    let sink = XMLErrorSink(minimumLevel: XML_ERR_ERROR)
+    try withThreadErrors(into: sink) {
+      for expression in expressions where compiled[expression] == nil {
+        sink.message = nil
+        guard let comp = xmlXPathCompile(expression) else {
+          let reason = sink.message.map { ": \($0)" } ?? ""
+          throw KDError(.usage, "invalid XPath '\(expression)'\(reason)", field: "generic reader")
+        }
+        compiled[expression] = comp
       }
-      compiled[expression] = comp
     }
   }
 
   deinit { for comp in compiled.values { xmlXPathFreeCompExpr(comp) } }
 
   public func read(path: String, emit: (ReaderEvent) throws -> Void) throws {
+    let sink = XMLErrorSink(minimumLevel: XML_ERR_ERROR)
+    try withThreadErrors(into: sink) { try stream(path: path, emit: emit, errors: sink) }
+  }
+
+  private func stream(path: String, emit: (ReaderEvent) throws -> Void, errors: XMLErrorSink) throws {
     let reader = try XMLStreamReader(path: path)
     // Names (and namespaces) of the open elements, index = depth.
     var stack: [(name: String, namespace: String?)] = []
@@ -180,7 +190,7 @@ public final class GenericXMLReader: StructuredReader {
       if stack.count > depth { stack.removeLast(stack.count - depth) }
       stack.append((reader.name, reader.namespaceURI))
       guard matches(stack) else { more = try reader.read(); continue }
-      let line = reader.line
+      let line = reader.nodeLine
       let node = try reader.expand()
       if context == nil {
         guard let doc = node.pointee.doc, let ctx = xmlXPathNewContext(doc) else {
@@ -192,7 +202,7 @@ public final class GenericXMLReader: StructuredReader {
       guard let ctx = context else { break }
       ctx.pointee.doc = node.pointee.doc
       ctx.pointee.node = node
-      try emit(.document(try document(node, context: ctx, path: path, line: line)))
+      try emit(.document(try document(node, context: ctx, path: path, line: line, errors: errors)))
       records += 1
       stack.removeLast()
       more = try reader.skipToNext()
@@ -219,28 +229,34 @@ public final class GenericXMLReader: StructuredReader {
     return true
   }
 
-  private func document(_ node: xmlNodePtr, context: xmlXPathContextPtr, path: String, line: Int) throws -> ReaderDocument {
+  private func document(
+    _ node: xmlNodePtr, context: xmlXPathContextPtr, path: String, line: Int, errors: XMLErrorSink
+  ) throws -> ReaderDocument {
     var sections: [DocumentSection] = []
     for expression in config.textPaths {
-      let values = try strings(expression, context: context, path: path, line: line)
+      let values = try strings(expression, context: context, path: path, line: line, errors: errors)
       let text = values.joined(separator: "\n\n")
       if !text.isEmpty { sections.append(DocumentSection(identifier: expression, text: text)) }
     }
     var labels: [String: [String]] = [:]
     for (task, expression) in config.labelPaths {
-      let values = try strings(expression, context: context, path: path, line: line)
+      let values = try strings(expression, context: context, path: path, line: line, errors: errors)
       if !values.isEmpty { labels[task] = values }
     }
-    let id = try config.idPath.flatMap { try strings($0, context: context, path: path, line: line).first }
-    let title = try config.titlePath.flatMap { try strings($0, context: context, path: path, line: line).first }
+    let id = try config.idPath.flatMap { try strings($0, context: context, path: path, line: line, errors: errors).first }
+    let title = try config.titlePath.flatMap { try strings($0, context: context, path: path, line: line, errors: errors).first }
     return ReaderDocument(externalID: id, title: title, sections: sections, labels: labels, metadata: ["line": String(line)])
   }
 
   /// The non-empty, whitespace-normalised strings an expression yields on the current record.
-  private func strings(_ expression: String, context: xmlXPathContextPtr, path: String, line: Int) throws -> [String] {
+  private func strings(
+    _ expression: String, context: xmlXPathContextPtr, path: String, line: Int, errors: XMLErrorSink
+  ) throws -> [String] {
     guard let comp = compiled[expression] else { return [] }
+    errors.message = nil
     guard let result = xmlXPathCompiledEval(comp, context) else {
-      throw KDError(.input, "XPath '\(expression)' failed on this record", file: path, line: line)
+      let reason = errors.message.map { ": \($0)" } ?? ""
+      throw KDError(.input, "XPath '\(expression)' failed on this record\(reason)", file: path, line: line, field: "generic reader")
     }
     defer { xmlXPathFreeObject(result) }
     switch result.pointee.type {

@@ -36,14 +36,14 @@ public struct JATSReader: StructuredReader {
       throw KDError(.input, "not JATS: root element is <\(root)>, expected <article> or <pmc-articleset>", file: path, line: reader.line)
     }
     if root == "article" {
-      try emit(.document(try document(try reader.expand(), path: path, line: reader.line)))
+      try emit(.document(try document(try reader.expand(), path: path, line: reader.nodeLine)))
       return
     }
     var more = try reader.read()
     while more {
       if reader.isElement && reader.depth == 1 {
         if reader.name == "article" {
-          let line = reader.line
+          let line = reader.nodeLine
           try emit(.document(try document(try reader.expand(), path: path, line: line)))
         }
         more = try reader.skipToNext()

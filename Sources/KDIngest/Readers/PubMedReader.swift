@@ -31,7 +31,7 @@ public struct PubMedReader: StructuredReader {
         atRecord = try reader.read()
         continue
       }
-      let line = reader.line
+      let line = reader.nodeLine
       let node = try reader.expand()
       if node.named("MedlineCitation") {
         try emit(.document(try Self.document(citation: node, article: nil, path: path, line: line)))

@@ -31,6 +31,12 @@ public enum ReaderRegistry {
     return try? reader(named: name, options: [:])
   }
 
+  /// The reader for a file, reading (and inflating) its first 16 KB itself.
+  /// - Throws: `KDError.io` when the file cannot be read.
+  public static func detect(path: String) throws -> StructuredReader? {
+    detect(path: path, prefix: try CompressedFileInput.prefix(path: path, count: 16 << 10))
+  }
+
   /// The name of the reader `detect` would pick, or nil.
   public static func detectName(path: String, prefix: [UInt8]) -> String? {
     var bytes = prefix

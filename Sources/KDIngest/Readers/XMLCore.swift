@@ -91,16 +91,32 @@ final class CompressedFileInput {
 final class XMLErrorSink {
   var message: String?
   var line: Int?
+  /// Errors below this level are ignored. Readers keep only fatal errors:
+  /// recoverable ones (an undeclared entity under an external DTD, a
+  /// namespace warning) do not stop a document.
+  let minimumLevel: xmlErrorLevel
+
+  init(minimumLevel: xmlErrorLevel = XML_ERR_FATAL) { self.minimumLevel = minimumLevel }
 
   func record(_ error: UnsafePointer<xmlError>) {
-    // Only fatal errors stop a document; recoverable ones (an undeclared
-    // entity under an external DTD, a namespace warning) are ignored.
-    guard error.pointee.level.rawValue >= XML_ERR_FATAL.rawValue, message == nil else { return }
+    guard error.pointee.level.rawValue >= minimumLevel.rawValue, message == nil else { return }
     var text = error.pointee.message.map { String(cString: $0) } ?? "XML error \(error.pointee.code)"
     text = text.trimmingCharacters(in: .whitespacesAndNewlines)
     message = text
     line = error.pointee.line > 0 ? Int(error.pointee.line) : nil
   }
+}
+
+/// Runs `body` with libxml2's thread-wide errors (XPath compilation and
+/// evaluation) sent to `sink` instead of stderr.
+func withThreadErrors<T>(into sink: XMLErrorSink, _ body: () throws -> T) rethrows -> T {
+  let context = Unmanaged.passUnretained(sink).toOpaque()
+  xmlSetStructuredErrorFunc(context) { arg, error in
+    guard let arg, let error else { return }
+    Unmanaged<XMLErrorSink>.fromOpaque(arg).takeUnretainedValue().record(error)
+  }
+  defer { xmlSetStructuredErrorFunc(nil, nil) }
+  return try body()
 }
 
 /// A streaming pull parser over one file (`xmlTextReader`), hardened against
@@ -167,6 +183,12 @@ final class XMLStreamReader {
 
   /// The current line of the parser (1-based), for error messages.
   var line: Int { Int(xmlTextReaderGetParserLineNumber(reader)) }
+  /// The line where the current node starts (the parser itself may be further on).
+  var nodeLine: Int {
+    guard let node = xmlTextReaderCurrentNode(reader) else { return line }
+    let n = Int(xmlGetLineNo(node))
+    return n > 0 ? n : line
+  }
   var nodeType: Int32 { xmlTextReaderNodeType(reader) }
   var isElement: Bool { nodeType == Int32(XML_READER_TYPE_ELEMENT.rawValue) }
   var depth: Int { Int(xmlTextReaderDepth(reader)) }

@@ -78,8 +78,9 @@ def open_any(path):
 
 def pubmed(path):
     with open_any(path) as f:
-        for _, el in etree.iterparse(f, events=("end",), **PARSER_OPTS):
-            name = local(el.tag)
+        tags = ("MedlineCitation", "PubmedArticle", "DeleteCitation")
+        for _, el in etree.iterparse(f, events=("end",), tag=tags, **PARSER_OPTS):
+            name = el.tag
             parent = el.getparent()
             if parent is None or parent.getparent() is not None:
                 continue  # only children of the root
@@ -368,6 +369,8 @@ def main(argv):
     import os
     if bench:
         print("file\treader\tMB\tdocuments\tsections\tseconds\tMB/s")
+    tot_mb = tot_s = 0.0
+    tot_docs = tot_secs = 0
     for path in files:
         if bench:
             times = []
@@ -381,12 +384,17 @@ def main(argv):
                 times.append(time.perf_counter() - t0)
             med = sorted(times)[len(times) // 2]
             mb = os.path.getsize(path) / 1e6
+            tot_mb += mb
+            tot_s += med
+            tot_docs += docs
+            tot_secs += secs
             print(f"{os.path.basename(path)}\tlxml-{fmt}\t{mb:.2f}\t{docs}\t{secs}\t{med:.3f}\t{mb / med:.1f}")
         else:
             for ev in READERS[fmt](path):
                 ev["file"] = os.path.basename(path)
                 print(json.dumps(ev, sort_keys=True, ensure_ascii=False))
     if bench:
+        print(f"TOTAL\t-\t{tot_mb:.2f}\t{tot_docs}\t{tot_secs}\t{tot_s:.4f}\t{tot_mb / max(tot_s, 1e-9):.1f}")
         import resource
         print(f"peak_rss_mb\t{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
     return 0
