@@ -76,6 +76,8 @@ public final class BertEncoder: @unchecked Sendable {
   /// Worker count used by `forward`.
   public var threads: Int { didSet { threads = max(1, threads) } }
 
+  /// Tokens per worker from which dense layers split rows rather than columns (tests force either path).
+  var minRowsPerWorker = BertEncoder.defaultMinRowsPerWorker
   let weights: EncoderWeights
   let file: SafetensorsFile
   private let lock = NSLock()

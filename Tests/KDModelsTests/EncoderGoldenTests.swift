@@ -13,8 +13,9 @@ import Testing
   func matchesTransformersOnPaddedBatch(name: String) throws {
     let dir = Fixtures.resources + "/" + name
     let golden = try Fixtures.golden(dir + "/golden.json")
-    for pooling in [Pooling.cls, .mean] {
+    for (pooling, minRows) in [(Pooling.cls, 1), (.mean, 1000)] {
       let encoder = try BertEncoder.load(directory: dir, threads: 2, pooling: pooling)
+      encoder.minRowsPerWorker = minRows
       let out = try encoder.forward(golden.sequences)
       #expect(out.batchSize == golden.sequences.count)
       let want = pooling == .cls ? golden.cls : golden.mean
@@ -50,6 +51,13 @@ import Testing
       let single = try one.forward([s])
       #expect(Fixtures.maxAbsDiff(single.embedding(0), batched.embedding(i)) <= 1e-5)
       #expect(Fixtures.maxAbsDiff(try #require(single.logits(0)), try #require(batched.logits(i))) <= 1e-5)
+    }
+    // Both ways of splitting dense layers over workers give the same results.
+    three.minRowsPerWorker = 1
+    let byRows = try three.forward(golden.sequences)
+    for i in 0..<golden.sequences.count {
+      #expect(Fixtures.maxAbsDiff(byRows.embedding(i), batched.embedding(i)) <= 1e-5)
+      #expect(Fixtures.maxAbsDiff(try #require(byRows.logits(i)), try #require(batched.logits(i))) <= 1e-5)
     }
     let reversed = try one.forward(golden.sequences.reversed())
     let n = golden.sequences.count
