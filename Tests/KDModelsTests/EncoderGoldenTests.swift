@@ -130,3 +130,15 @@ import Testing
     #expect(Fixtures.maxAbsDiff(norm.embedding(0), g.map { $0 / len }) <= 1e-5)
   }
 }
+
+@Suite struct LengthBatchingTests {
+  @Test func groupsBySimilarLengthUnderBudgets() {
+    #expect(LengthBatching.batches(lengths: [5, 120, 7, 118], maxBatch: 2, maxTokens: 1000) == [[0, 2], [3, 1]])
+    #expect(LengthBatching.batches(lengths: [10, 10, 10, 300], maxBatch: 8, maxTokens: 25) == [[0, 1], [2], [3]])
+    #expect(LengthBatching.batches(lengths: [], maxBatch: 4, maxTokens: 100).isEmpty)
+    let lengths = (0..<100).map { ($0 * 37) % 64 + 1 }
+    let b = LengthBatching.batches(lengths: lengths, maxBatch: 16, maxTokens: 512)
+    #expect(b.flatMap { $0 }.sorted() == Array(0..<100))
+    #expect(b.allSatisfy { $0.count <= 16 && $0.reduce(0) { $0 + lengths[$1] } <= 512 })
+  }
+}
