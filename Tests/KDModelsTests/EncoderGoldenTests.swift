@@ -59,6 +59,9 @@ import Testing
       #expect(Fixtures.maxAbsDiff(byRows.embedding(i), batched.embedding(i)) <= 1e-5)
       #expect(Fixtures.maxAbsDiff(try #require(byRows.logits(i)), try #require(batched.logits(i))) <= 1e-5)
     }
+    // Trailing pad ids (fixed tokenizer padding) are ignored like masked positions.
+    let padded = try one.forward(golden.sequences.map { $0 + [0, 0, 0] }.map { Array($0.prefix(40)) })
+    #expect(Fixtures.maxAbsDiff(padded.pooled, batched.pooled) <= 1e-5)
     let reversed = try one.forward(golden.sequences.reversed())
     let n = golden.sequences.count
     for i in 0..<n {
