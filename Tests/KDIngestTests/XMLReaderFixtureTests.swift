@@ -91,6 +91,28 @@ struct XMLReaderFixtureTests {
     #expect(try readAll(reader, ReaderFixtures.fixture("edgar-10q.html")).documents == (try readAll(EDGARReader(), ReaderFixtures.fixture("edgar-10q.html")).documents))
   }
 
+  @Test func textIsWhitespaceNormalised() {
+    var text = TextBuilder()
+    text.append("  Hello\u{A0}\u{2009}world \n\t again ")
+    text.paragraph()
+    text.append("Next\u{202F}paragraph.")
+    text.paragraph()
+    text.paragraph()
+    #expect(text.string == "Hello world again\n\nNext paragraph.")
+    var empty = TextBuilder()
+    empty.paragraph()
+    empty.append(" \n ")
+    #expect(empty.isEmpty)
+  }
+
+  @Test func everyNamedReaderExists() throws {
+    for name in ReaderRegistry.names where name != "generic" {
+      #expect(try ReaderRegistry.reader(named: name, options: [:]).format == (name == "akn" ? "akn" : name))
+    }
+    #expect(try ReaderRegistry.reader(named: "MEDLINE", options: [:]).format == "pubmed")
+    #expect(try ReaderRegistry.reader(named: "akoma-ntoso", options: [:]).format == "akn")
+  }
+
   @Test func itemLabelsParse() {
     #expect(EDGARReader.itemLabel("Item 1A. Risk Factors") == "1A")
     #expect(EDGARReader.itemLabel("ITEM 7A") == "7A")
