@@ -25,6 +25,18 @@ struct XMLReaderFixtureTests {
     #expect(doc.sections[1].text.contains("Quoted text."))
   }
 
+  @Test func usCodeInTheHouseNamespace() throws {
+    let path = ReaderFixtures.fixture("uscode-house.xml")
+    let prefix = Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(4096))
+    #expect(ReaderRegistry.detectName(path: path, prefix: prefix) == "uslm")
+    let doc = try #require(try readAll(USLMReader(), path).documents.first)
+    #expect(doc.externalID == "/us/usc/t99")
+    #expect(doc.labels["doctype"] == ["uscDoc"])
+    #expect(doc.sections.map(\.identifier) == ["/us/usc/t99/s1", "/us/usc/t99/s2"])
+    #expect(doc.sections.map(\.heading) == ["§ 1. Definitions", "§ 2. Scope"])
+    #expect(doc.sections[0].text == "In this title—\n\n(1) the term “reader” means a program.\n\n(Pub. L. 999–1, § 1.)")
+  }
+
   @Test func akomaNtoso2Namespace() throws {
     let path = ReaderFixtures.fixture("akn2-act.xml")
     let prefix = Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(4096))
