@@ -314,14 +314,12 @@ extension Ingestor {
   }
 
   /// The reader a manifest names; `xml` builds the generic XPath reader from the entry's `xml:` block.
-  func structuredReader(named name: String, settings: CorpusManifest.GenericXMLSettings?, file: PlannedFile) throws -> StructuredReader {
-    if name == "xml" {
-      guard let s = settings else {
+  func structuredReader(named name: String, settings: GenericXMLConfig?, file: PlannedFile) throws -> StructuredReader {
+    if name == "xml" || name == "generic" {
+      guard let settings else {
         throw KDError(.input, "format xml needs an `xml:` block in the manifest", file: file.relativePath)
       }
-      return try GenericXMLReader(config: GenericXMLConfig(
-        recordPath: s.record, textPaths: s.text, idPath: s.id, titlePath: s.title,
-        labelPaths: s.labels ?? [:], namespaces: s.namespaces ?? [:]))
+      return try GenericXMLReader(config: settings)
     }
     return try ReaderRegistry.reader(named: name, options: [:])
   }
