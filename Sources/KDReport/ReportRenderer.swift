@@ -26,10 +26,13 @@ struct Column {
   var title: String
   var numeric = false
   var help: String?
-  init(_ title: String, numeric: Bool = false, help: String? = nil) {
+  /// Extra class of the column's cells (`name`: no wrapping; `source`: small print).
+  var cls: String?
+  init(_ title: String, numeric: Bool = false, help: String? = nil, cls: String? = nil) {
     self.title = title
     self.numeric = numeric
     self.help = help
+    self.cls = cls
   }
 }
 
@@ -610,17 +613,19 @@ public struct ReportRenderer {
     emit("</ul></div>")
     emit("</div>")
     let rows: [[String]] = results.map { r in
-      let vs = r.isTeacher ? "—" : (r.accuracy != nil && (teacherAccuracy ?? 0) > 0 ? Format.percent(r.accuracy! / teacherAccuracy!) : "—")
+      var vs = "—"
+      if !r.isTeacher, let a = r.accuracy, let ta = teacherAccuracy, ta > 0 { vs = Format.percent(a / ta) }
       return [esc(r.displayName), Format.metric(r.accuracy), Format.metric(r.macroF1), Format.metric(r.ece),
               Format.metric(r.agreement), vs, Format.parameters(r.parameters), r.sizeBytes.map { esc(Format.bytes($0)) } ?? "—",
               r.inferenceExamplesPerSecond.map { Format.int(Int($0.rounded())) } ?? "—",
-              r.examples.map { Format.int($0) } ?? "—", esc(r.source)]
+              r.examples.map { Format.int($0) } ?? "—"]
     }
-    table([Column("model"), Column("accuracy", numeric: true), Column("macro-F1", numeric: true),
+    table([Column("model", cls: "name"), Column("accuracy", numeric: true), Column("macro-F1", numeric: true),
            Column("ECE", numeric: true), Column("agreement", numeric: true, help: "share of test examples where the student's top class is the teacher's"),
            Column("acc. vs teacher", numeric: true), Column("parameters", numeric: true), Column("size", numeric: true),
-           Column("inference ex/s", numeric: true), Column("test examples", numeric: true), Column("source")],
+           Column("inference ex/s", numeric: true), Column("test examples", numeric: true)],
           rows, cls: "comparison")
+    note("Sources: " + results.map { "\($0.name): \($0.source)" }.joined(separator: "; ") + ". Agreement: share of test examples where the student's top class is the teacher's. Inference speed: one thread, kd-train's measurement.")
     renderPerClassF1(t, results)
     closeSubsection()
   }
@@ -729,15 +734,11 @@ public struct ReportRenderer {
     emit("<p>Agreement is the share of examples where the student's top class equals the teacher's top class, whatever the gold label.</p>")
     emit("<div class=\"grid-2\">")
     if !students.isEmpty {
-      var chart = BarChart(title: "Test agreement with the teacher, \(t.task.name)", categories: students.map(\.displayName),
+      var chart = BarChart(title: "Test agreement with the teacher, \(t.task.name)", categories: students.map(\.name),
                            series: [ChartSeries(name: "agreement", color: Palette.teacher, values: students.map(\.agreement))],
                            yLabel: "agreement", yMax: 1)
       chart.valueFormat = { Format.decimal($0, digits: 3) }
-      chart.width = 420
-      chart.series = students.enumerated().map { i, s in
-        ChartSeries(name: s.displayName, color: modelColor(s.name, in: t.training),
-                    values: students.indices.map { $0 == i ? s.agreement : nil })
-      }
+      chart.categoryColors = students.map { modelColor($0.name, in: t.training) }
       figure(chart.render(), caption: "Share of test examples where each student predicts the teacher's top class.")
     }
     if !curves.isEmpty {
@@ -770,14 +771,12 @@ public struct ReportRenderer {
       figure(chart.render(), caption: "Teacher <b>\(esc(e.teacher.name))</b> on \(Format.int(e.evaluation.examples)) labeled \(e.split.rawValue) examples (softmax of the cached logits at temperature 1\(e.teacher.storage == "topk" ? ", renormalised over the kept top-k classes" : "")).")
     }
     if !results.isEmpty {
-      var chart = BarChart(title: "Expected calibration error, \(t.task.name)", categories: results.map(\.displayName),
-                           series: [], yLabel: "ECE (lower is better)")
-      chart.series = results.enumerated().map { i, r in
-        ChartSeries(name: r.displayName, color: Palette.model(r.name, index: i), values: results.indices.map { $0 == i ? r.ece : nil })
-      }
+      var chart = BarChart(title: "Expected calibration error, \(t.task.name)", categories: results.map(\.name),
+                           series: [ChartSeries(name: "ECE", color: Palette.teacher, values: results.map(\.ece))],
+                           yLabel: "ECE (lower is better)")
+      chart.categoryColors = results.enumerated().map { Palette.model($1.name, index: $0) }
       chart.valueFormat = { Format.decimal($0, digits: 3) }
-      chart.width = 420
-      chart.yMax = max(0.1, niceMax((results.compactMap(\.ece).max() ?? 0.1) * 1.1))
+      chart.yMax = max(0.05, niceMax((results.compactMap(\.ece).max() ?? 0.05) * 1.1))
       figure(chart.render(), caption: "ECE on the test split. Students store their ECE only; reliability bins are drawn for teachers from their cached outputs.")
     }
     emit("</div>")
@@ -832,8 +831,8 @@ public struct ReportRenderer {
     for (i, row) in rows.enumerated() {
       let total = lastRowTotal && i == rows.count - 1 && rows.count > 1
       emit("<tr\(total ? " class=\"total\"" : "")>" + row.enumerated().map { j, cell in
-        let numeric = j < columns.count && columns[j].numeric
-        return "<td\(numeric ? " class=\"num\"" : "")>\(cell)</td>"
+        let classes = j < columns.count ? ([columns[j].numeric ? "num" : nil, columns[j].cls].compactMap { $0 }) : []
+        return "<td\(classes.isEmpty ? "" : " class=\"\(classes.joined(separator: " "))\"")>\(cell)</td>"
       }.joined() + "</tr>")
     }
     emit("</tbody></table></div>")

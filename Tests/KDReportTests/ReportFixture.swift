@@ -41,7 +41,7 @@ struct ReportFixture {
     var teacherConfusion: [[Int]] = Array(repeating: [0, 0, 0], count: 3)
     var kdTestAccuracy = 0.8125
     var baselineTestAccuracy = 0.6875
-    var teacherTestAccuracy = 0.9375
+    var teacherTestAccuracy = 7.0 / 9.0
   }
 
   var withTeacher = true
@@ -161,7 +161,7 @@ struct ReportFixture {
                                 parameters: 8451, sizeBytes: 34000, configJSON: "{}", resultsJSON: results)
     }
     try store.insertMetrics(runID: run, model: "teacher", epoch: 0, step: 0, split: "test",
-                            values: [("accuracy", 0.9375), ("macro_f1", 0.93), ("ece", 0.02), ("examples", 9)])
+                            values: [("accuracy", 7.0 / 9.0), ("macro_f1", 0.7778), ("ece", 0.1316), ("examples", 9)])
     try store.endRun(run, status: "ok", counts: ["tasks": 1, "models": 2])
   }
 }
