@@ -708,7 +708,8 @@ public struct ReportRenderer {
       emit("<div class=\"grid-2\">")
       for (name, counts, caption) in matrices {
         let chart = ConfusionHeatmap(title: "Confusion matrix of \(name), \(t.task.name)", labels: t.task.labels, counts: counts)
-        figure(chart.render(), caption: "<b>\(esc(name))</b>: \(esc(caption)). Rows are gold labels, columns predictions; colour is the share of the row.")
+        let numbered = t.task.labels.count > 40 ? " Classes are shown by class index (the order of the label table); hover a cell for the label names." : ""
+        figure(chart.render(), caption: "<b>\(esc(name))</b>: \(esc(caption)). Rows are gold labels, columns predictions; colour is the share of the row.\(numbered)")
       }
       emit("</div>")
     }
