@@ -172,20 +172,26 @@ public struct Histogram {
 
   /// Bins of equal width from zero up to about the 99th percentile, plus one overflow bin.
   public static func bins(for values: [Int], target: Int = 30) -> [HistogramBin] {
-    guard !values.isEmpty else { return [] }
-    let sorted = values.sorted()
-    let p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
-    let maxValue = sorted[sorted.count - 1]
-    let cap = max(1, p99)
+    var counts: [Int: Int] = [:]
+    for v in values { counts[v, default: 0] += 1 }
+    return bins(counts: counts, target: target)
+  }
+
+  /// The same from value → number of occurrences.
+  public static func bins(counts: [Int: Int], target: Int = 30) -> [HistogramBin] {
+    let weighted = WeightedValues(counts)
+    guard weighted.total > 0 else { return [] }
+    let cap = max(1, weighted.percentile(0.99))
+    let maxValue = weighted.max
     let rawWidth = Double(cap) / Double(target)
     let candidates = niceTicks(0, rawWidth * 5, count: 5)
     let step = max(1, candidates.count > 1 ? candidates[1] - candidates[0] : 1)
     let width = max(1, Int((rawWidth / step).rounded(.up) * step))
     let regular = (cap + width - 1) / width + (cap % width == 0 ? 1 : 0)
     let overflow = maxValue >= regular * width
-    var counts = [Int](repeating: 0, count: regular + (overflow ? 1 : 0))
-    for v in sorted { counts[min(counts.count - 1, max(0, v) / width)] += 1 }
-    return counts.enumerated().map { i, c in
+    var binCounts = [Int](repeating: 0, count: regular + (overflow ? 1 : 0))
+    for (v, c) in weighted.pairs { binCounts[min(binCounts.count - 1, max(0, v) / width)] += c }
+    return binCounts.enumerated().map { i, c in
       HistogramBin(lower: Double(i * width), upper: overflow && i == regular ? nil : Double((i + 1) * width), count: c)
     }
   }
@@ -216,6 +222,33 @@ public struct Histogram {
     }
     canvas.text(xLabel, x: left + plotWidth / 2, y: top + plotHeight + 42, anchor: "middle", cls: "axis-label")
     return canvas.rendered(label: title)
+  }
+}
+
+/// Integer values with multiplicities, sorted, for percentiles without expanding them.
+public struct WeightedValues {
+  /// (value, count) in ascending value order.
+  public let pairs: [(Int, Int)]
+  public let total: Int
+
+  public init(_ counts: [Int: Int]) {
+    pairs = counts.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    total = pairs.reduce(0) { $0 + $1.1 }
+  }
+
+  public var max: Int { pairs.last?.0 ?? 0 }
+  public var mean: Double { total > 0 ? Double(pairs.reduce(0) { $0 + $1.0 * $1.1 }) / Double(total) : 0 }
+
+  /// The value at rank `round((total - 1) * p)` (0-based) in sorted order.
+  public func percentile(_ p: Double) -> Int {
+    guard total > 0 else { return 0 }
+    let rank = Int((Double(total - 1) * p).rounded())
+    var seen = 0
+    for (v, c) in pairs {
+      seen += c
+      if seen > rank { return v }
+    }
+    return max
   }
 }
 

@@ -40,7 +40,8 @@ public struct ReportContent {
   public var documentStats: [DocumentGroupStat]
   public var sourceStats: [SourceGroupStat]
   public var sourceProblems: [SourceProblem]
-  public var lengths: [ExampleLength]
+  /// Examples per (domain, length) in tokens, or words without a tokenizer.
+  public var lengths: [LengthCount]
   public var documentLabelCounts: [LabelSplitCount]
   public var allTasks: [TaskRecord]
   public var runs: [RunRecord]
@@ -104,7 +105,7 @@ public enum ReportLoader {
         exampleStats: try store.reportExampleStats(tokenizerID: tokenizer?.id),
         documentStats: try store.reportDocumentStats(), sourceStats: try store.reportSourceStats(),
         sourceProblems: try store.reportSourceProblems(),
-        lengths: try store.reportExampleLengths(tokenizerID: tokenizer?.id),
+        lengths: try store.reportLengthCounts(tokenizerID: tokenizer?.id),
         documentLabelCounts: try store.reportDocumentLabelCounts(), allTasks: allTasks,
         runs: try store.reportRuns(), teachers: teachers, tasks: tasks,
         unattributedMetricBlocks: blocks.filter { $0.taskID == nil }.count)

@@ -205,15 +205,18 @@ public struct ReportRenderer {
                     values: domains.map { d in Double(content.exampleStats.filter { $0.domain == d && $0.split == split }.reduce(0) { $0 + $1.examples }) })
       }, yLabel: "examples")
     chart.valueFormat = { Format.compact($0) }
-    var lengthsByDomain: [String: [Int]] = [:]
-    for l in content.lengths { lengthsByDomain[l.domain, default: []].append(l.length) }
-    let allLengths = content.lengths.map(\.length)
+    var lengthsByDomain: [String: [Int: Int]] = [:]
+    var allLengths: [Int: Int] = [:]
+    for l in content.lengths {
+      lengthsByDomain[l.domain, default: [:]][l.length, default: 0] += l.examples
+      allLengths[l.length, default: 0] += l.examples
+    }
     emit("<div class=\"grid-2\">")
     figure(chart.render(), caption: "Examples per domain, by split (all stored examples, duplicates included).")
     if allLengths.isEmpty {
       emit("<div class=\"empty\">No lengths to plot.</div>")
     } else {
-      let hist = Histogram(title: "Example length (\(lengthUnit))", bins: Histogram.bins(for: allLengths),
+      let hist = Histogram(title: "Example length (\(lengthUnit))", bins: Histogram.bins(counts: allLengths),
                            xLabel: lengthUnit).render()
       figure(hist, caption: "Length of every example in \(lengthUnit); the last, lighter bar gathers the longest 1%.")
     }
@@ -268,12 +271,10 @@ public struct ReportRenderer {
             measured > 0 ? Format.decimal(Double(length) / Double(measured), digits: 1) : "—"]
   }
 
-  static func lengthRow(_ name: String, _ values: [Int]) -> [String] {
-    let s = values.sorted()
-    func pct(_ p: Double) -> Int { s[min(s.count - 1, Int((Double(s.count - 1) * p).rounded()))] }
-    let mean = Double(s.reduce(0, +)) / Double(s.count)
-    return [name, Format.int(s.count), Format.decimal(mean, digits: 1), Format.int(pct(0.5)), Format.int(pct(0.9)),
-            Format.int(pct(0.99)), Format.int(s[s.count - 1])]
+  static func lengthRow(_ name: String, _ counts: [Int: Int]) -> [String] {
+    let w = WeightedValues(counts)
+    return [name, Format.int(w.total), Format.decimal(w.mean, digits: 1), Format.int(w.percentile(0.5)),
+            Format.int(w.percentile(0.9)), Format.int(w.percentile(0.99)), Format.int(w.max)]
   }
 
   mutating func renderDocumentLabels() {

@@ -79,11 +79,15 @@ public struct TaskSplitCount: Sendable, Equatable {
   public var duplicates: Int
 }
 
-/// The length of one example, with its domain and split.
-public struct ExampleLength: Sendable, Equatable {
+/// How many examples of a domain have a given length.
+public struct LengthCount: Sendable, Equatable {
   public var domain: String
-  public var split: String
   public var length: Int
+  public var examples: Int
+
+  public init(domain: String, length: Int, examples: Int) {
+    self.domain = domain; self.length = length; self.examples = examples
+  }
 }
 
 /// A tokenizer and how many examples it tokenized.
@@ -308,24 +312,28 @@ extension Store {
     return out
   }
 
-  /// The length of every example: token ids with `tokenizerID`, or whitespace words when nil
-  /// (examples the tokenizer did not cover are left out).
-  public func reportExampleLengths(tokenizerID: Int64?) throws -> [ExampleLength] {
+  /// Examples per (domain, length): token ids with `tokenizerID`, or whitespace words when nil
+  /// (examples the tokenizer did not cover are left out). Grouped in SQL, so the result stays small
+  /// however many examples there are.
+  public func reportLengthCounts(tokenizerID: Int64?) throws -> [LengthCount] {
     let s: Statement
     if let tokenizerID {
       s = try db.prepare(
-        "SELECT e.domain, e.split, t.length FROM examples e JOIN tokenizations t ON t.example_id = e.id AND t.tokenizer_id = ? ORDER BY e.domain")
+        """
+        SELECT e.domain, t.length, COUNT(*) FROM examples e
+        JOIN tokenizations t ON t.example_id = e.id AND t.tokenizer_id = ? GROUP BY e.domain, t.length
+        """)
       try s.bind([.int(tokenizerID)])
     } else {
       s = try db.prepare(
         """
-        SELECT domain, split, CASE WHEN length(trim(text)) = 0 THEN 0
-                                   ELSE length(trim(text)) - length(replace(trim(text), ' ', '')) + 1 END
-        FROM examples ORDER BY domain
+        SELECT domain, CASE WHEN length(trim(text)) = 0 THEN 0
+                            ELSE length(trim(text)) - length(replace(trim(text), ' ', '')) + 1 END AS n, COUNT(*)
+        FROM examples GROUP BY domain, n
         """)
     }
-    var out: [ExampleLength] = []
-    while try s.step() { out.append(ExampleLength(domain: s.text(0), split: s.text(1), length: s.int(2))) }
+    var out: [LengthCount] = []
+    while try s.step() { out.append(LengthCount(domain: s.text(0), length: s.int(1), examples: s.int(2))) }
     return out
   }
 

@@ -109,6 +109,10 @@ func strings(_ doc: XMLDocument, _ xpath: String) throws -> [String] {
     }
     #expect(try strings(doc, "//section[@id='task-topics-data']//table//tr[td[1]='unlabeled']/td[5]")
       == [Format.int(r.expected.unlabeled)])
+    // Length table: token counts (words + 2 specials, 5 to 9 in the fixture) over the tokenized
+    // examples: all but the duplicate, which the fixture does not tokenize.
+    #expect(try strings(doc, "//table[@class='lengths']//tr[@class='total']/td[2]") == [Format.int(total - 1)])
+    #expect(try strings(doc, "//table[@class='lengths']//tr[@class='total']/td[7]") == ["9"])
     // The overview card counts examples.
     #expect(r.html.contains("<div class=\"card-value\">\(Format.int(total))</div>"))
   }
