@@ -67,7 +67,7 @@ public enum ReportLoader {
       let tokenizers = try store.reportTokenizerUsage()
       let tokenizer = tokenizers.first { $0.examples > 0 }
       let taskSplits = try store.reportTaskSplitCounts()
-      let labelCounts = try store.reportLabelCounts()
+      let labelCounts = try store.reportLabelCounts(tokenizerID: tokenizer?.id)
       let teachers = try store.reportTeachers()
       let models = try store.reportModels()
       let blocks = MetricAttribution.attribute(

@@ -198,6 +198,20 @@ public struct ReportRenderer {
            Column("train", numeric: true), Column("validation", numeric: true), Column("test", numeric: true),
            Column("examples", numeric: true), Column("duplicates", numeric: true), Column(lengthTitle, numeric: true),
            Column("mean \(lengthTitle) / example", numeric: true)], rows, cls: "domains", lastRowTotal: true)
+    let splitRows: [[String]] = Self.splitOrder.map { split in
+      let stats = content.exampleStats.filter { $0.split == split }
+      let docs = content.documentStats.filter { $0.split == split }.reduce(0) { $0 + $1.documents }
+      let examples = stats.reduce(0) { $0 + $1.examples }
+      let length = stats.reduce(0) { $0 + (content.tokenizer == nil ? $1.words : $1.tokens) }
+      let measured = content.tokenizer == nil ? examples : stats.reduce(0) { $0 + $1.tokenized }
+      return [split, Format.int(docs), Format.int(examples),
+              content.counts.examples > 0 ? Format.percent(Double(examples) / Double(content.counts.examples)) : "—",
+              Format.int(stats.reduce(0) { $0 + $1.duplicates }), Format.int(length),
+              measured > 0 ? Format.decimal(Double(length) / Double(measured), digits: 1) : "—"]
+    }
+    table([Column("split"), Column("documents", numeric: true), Column("examples", numeric: true),
+           Column("share", numeric: true), Column("duplicates", numeric: true), Column(lengthTitle, numeric: true),
+           Column("mean \(lengthTitle) / example", numeric: true)], splitRows, cls: "splits")
     var chart = BarChart(
       title: "Examples per domain and split", categories: domains,
       series: Self.splitOrder.map { split in
@@ -438,7 +452,11 @@ public struct ReportRenderer {
       return
     }
     var perLabel: [String: [String: Int]] = [:]
-    for c in t.labelCounts { perLabel[c.label, default: [:]][c.split, default: 0] += c.examples }
+    var lengthPerLabel: [String: Int] = [:]
+    for c in t.labelCounts {
+      perLabel[c.label, default: [:]][c.split, default: 0] += c.examples
+      lengthPerLabel[c.label, default: 0] += c.length
+    }
     var unlabeled: [String: Int] = [:]
     for s in t.splitCounts { unlabeled[s.split, default: 0] += s.unlabeled }
     var categories = t.task.labels
@@ -465,15 +483,17 @@ public struct ReportRenderer {
     for label in t.task.labels {
       let c = perLabel[label] ?? [:]
       let total = c.values.reduce(0, +)
+      let length = lengthPerLabel[label] ?? 0
       rows.append([esc(label), Format.int(c["train"] ?? 0), Format.int(c["validation"] ?? 0), Format.int(c["test"] ?? 0),
-                   Format.int(total)])
+                   Format.int(total), Format.int(length), total > 0 ? Format.decimal(Double(length) / Double(total), digits: 1) : "—"])
     }
     if hasUnlabeled {
       rows.append(["<i>unlabeled</i>", Format.int(unlabeled["train"] ?? 0), Format.int(unlabeled["validation"] ?? 0),
-                   Format.int(unlabeled["test"] ?? 0), Format.int(unlabeled.values.reduce(0, +))])
+                   Format.int(unlabeled["test"] ?? 0), Format.int(unlabeled.values.reduce(0, +)), "—", "—"])
     }
     let columns = [Column("label"), Column("train", numeric: true), Column("validation", numeric: true),
-                   Column("test", numeric: true), Column("examples", numeric: true)]
+                   Column("test", numeric: true), Column("examples", numeric: true), Column(lengthUnit, numeric: true),
+                   Column("mean \(lengthUnit)", numeric: true)]
     if rows.count > 12 {
       emit("<details><summary>Counts per label (\(rows.count) rows)</summary>")
       table(columns, rows, cls: "labels")

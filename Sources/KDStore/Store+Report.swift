@@ -68,6 +68,8 @@ public struct LabelSplitCount: Sendable, Equatable {
   public var label: String
   public var split: String
   public var examples: Int
+  /// Summed length of those examples (tokens, or words without a tokenizer); 0 for document labels.
+  public var length = 0
 }
 
 /// Examples of a task in one split: all, unlabeled, duplicates.
@@ -262,18 +264,23 @@ extension Store {
     return out
   }
 
-  /// Examples per label and split (a multi-label example counts once for each of its labels).
-  public func reportLabelCounts() throws -> [LabelSplitCount] {
+  /// Examples per label and split (a multi-label example counts once for each of its labels), with their
+  /// summed length: tokens with `tokenizerID` (examples it did not tokenize add 0), or whitespace words when nil.
+  public func reportLabelCounts(tokenizerID: Int64?) throws -> [LabelSplitCount] {
+    let length = tokenizerID == nil
+      ? "CASE WHEN length(trim(e.text)) = 0 THEN 0 ELSE length(trim(e.text)) - length(replace(trim(e.text), ' ', '')) + 1 END"
+      : "(SELECT t.length FROM tokenizations t WHERE t.example_id = e.id AND t.tokenizer_id = ?1)"
     let s = try db.prepare(
       """
-      SELECT l.task_id, l.position, l.name, e.split, COUNT(*)
+      SELECT l.task_id, l.position, l.name, e.split, COUNT(*), COALESCE(SUM(\(length)), 0)
       FROM example_labels el JOIN labels l ON l.id = el.label_id JOIN examples e ON e.id = el.example_id
       GROUP BY l.id, e.split ORDER BY l.task_id, l.position, e.split
       """)
+    try s.bind(tokenizerID.map { [.int($0)] } ?? [])
     var out: [LabelSplitCount] = []
     while try s.step() {
       out.append(LabelSplitCount(taskID: s.int64(0), position: s.int(1), label: s.text(2), split: s.text(3),
-                                 examples: s.int(4)))
+                                 examples: s.int(4), length: s.int(5)))
     }
     return out
   }
