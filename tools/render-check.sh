@@ -40,10 +40,14 @@ if [ -z "$db" ]; then
   [ -x "$bin/kd-ingest" ] || fail "no DB given and $bin/kd-ingest is not built"
   info "building a DB from corpora/ with $bin"
   "$bin/kd-ingest" corpora --db "$db" --quiet || [ $? -eq 3 ] || fail "kd-ingest failed"
+  # The labeled demo tasks (corpora/README.md); the others are unlabeled or too small to train.
+  tasks=(--task abstract_topics --task banking_intents --task clause_fairness)
   if [ -x "$bin/kd-teacher-cache" ] && [ -f models/all-MiniLM-L6-v2/model.safetensors ]; then
-    "$bin/kd-teacher-cache" --db "$db" --quiet || info "kd-teacher-cache failed (exit $?); the report shows what exists"
+    "$bin/kd-teacher-cache" --db "$db" "${tasks[@]}" --quiet \
+      || info "kd-teacher-cache failed (exit $?); the report shows what exists"
     if [ -x "$bin/kd-train" ]; then
-      "$bin/kd-train" --db "$db" --compare --epochs 8 --quiet || info "kd-train failed (exit $?); the report shows what exists"
+      "$bin/kd-train" --db "$db" "${tasks[@]}" --compare --epochs 8 --quiet \
+        || info "kd-train failed (exit $?); the report shows what exists"
     fi
   else
     info "kd-teacher-cache or the teacher (make teacher) is missing: the report covers the ingested data only"
