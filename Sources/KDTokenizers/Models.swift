@@ -259,7 +259,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
     var m = PairTable(capacity: list.count)
     for (rank, item) in list.enumerated() {
       let a: String, b: String
-      if let s = item.value as? String {
+      if let s = item.stringValue {
         let parts = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw item.error("expected a merge \"left right\", found \(s.debugDescription)") }
         a = String(parts[0]); b = String(parts[1])
@@ -373,7 +373,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
     w.bpe = sc
   }
 
-  private func mergeAll(_ sc: inout BPEScratch) {
+    private func mergeAll(_ sc: inout BPEScratch) {
     let count = sc.id.count
     sc.prev.removeAll(keepingCapacity: true)
     sc.next.removeAll(keepingCapacity: true)

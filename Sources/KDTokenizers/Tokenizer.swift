@@ -181,7 +181,7 @@ public final class Tokenizer: @unchecked Sendable {
     if !pn.isNull {
       var p = Padding()
       let st = pn["strategy"]
-      if let s = st.value as? String {
+      if let s = st.stringValue {
         guard s == "BatchLongest" else { throw st.error("unknown padding strategy \"\(s)\"") }
         p.strategy = .longest
       } else if !st["Fixed"].isNull {
@@ -202,7 +202,7 @@ public final class Tokenizer: @unchecked Sendable {
 
   private static func inferModelType(_ node: JSONNode) throws -> String {
     if !node["merges"].isNull { return "BPE" }
-    if node["vocab"].value is [Any] { return "Unigram" }
+    if node["vocab"].isArray { return "Unigram" }
     if !node["continuing_subword_prefix"].isNull || !node["max_input_chars_per_word"].isNull { return "WordPiece" }
     throw node.error("cannot tell the model type: no \"type\" field")
   }
