@@ -575,16 +575,79 @@ public final class Tokenizer: @unchecked Sendable {
     }
     // 3. Pre-tokenize.
     preTokenizer?.apply(w)
-    // 4. Model.
+    // 4. Model, through a per-worker cache of piece -> tokens; offsets become original offsets.
     for p in w.pieces {
       if p.addedID >= 0 {
         w.ids.append(p.addedID)
         w.offsets.append(p.addedStart)
         w.offsets.append(p.addedEnd)
+        continue
+      }
+      let s = Int(p.start), e = Int(p.end)
+      let mark = w.ids.count
+      if e - s <= 48 {
+        tokenizeCached(w, s, e)
       } else {
-        model.tokenize(w, Int(p.start), Int(p.end))
+        model.tokenize(w, s, e)
+      }
+      w.text.starts.withUnsafeBufferPointer { starts in
+        w.text.ends.withUnsafeBufferPointer { ends in
+          w.offsets.withUnsafeMutableBufferPointer { o in
+            for k in mark..<w.ids.count {
+              let a = Int(o[2 * k]), b = Int(o[2 * k + 1])
+              o[2 * k] = starts[s + a]
+              o[2 * k + 1] = ends[s + b - 1]
+            }
+          }
+        }
       }
     }
+  }
+
+  /// Runs the model on a piece, or replays its cached result (relative offsets).
+  @inline(__always)
+  func tokenizeCached(_ w: Work, _ s: Int, _ e: Int) {
+    let n = e - s
+    let key: UInt64 = w.text.chars.withUnsafeBufferPointer { c in
+      var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(n)
+      for i in s..<e { h = (h ^ UInt64(c[i])) &* 0x100_0000_01B3 }
+      return h ^ (h >> 29)
+    }
+    if let idx = w.cacheIndex[key] {
+      let entry = w.cacheEntries[idx]
+      var same = Int(entry.charCount) == n
+      if same {
+        let cs = Int(entry.charStart)
+        for k in 0..<n where w.cacheChars[cs + k] != w.text.chars[s + k] { same = false; break }
+      }
+      if same {
+        let ts = Int(entry.tokenStart)
+        for k in 0..<Int(entry.tokenCount) {
+          w.ids.append(w.cacheTokens[ts + 3 * k])
+          w.offsets.append(w.cacheTokens[ts + 3 * k + 1])
+          w.offsets.append(w.cacheTokens[ts + 3 * k + 2])
+        }
+        return
+      }
+    }
+    let mark = w.ids.count
+    model.tokenize(w, s, e)
+    if w.cacheTokens.count > Work.cacheLimit {
+      w.cacheIndex.removeAll(keepingCapacity: true)
+      w.cacheEntries.removeAll(keepingCapacity: true)
+      w.cacheChars.removeAll(keepingCapacity: true)
+      w.cacheTokens.removeAll(keepingCapacity: true)
+    }
+    let entry = (charStart: Int32(w.cacheChars.count), charCount: Int32(n), tokenStart: Int32(w.cacheTokens.count),
+                 tokenCount: Int32(w.ids.count - mark))
+    w.cacheChars.append(contentsOf: w.text.chars[s..<e])
+    for k in mark..<w.ids.count {
+      w.cacheTokens.append(w.ids[k])
+      w.cacheTokens.append(w.offsets[2 * k])
+      w.cacheTokens.append(w.offsets[2 * k + 1])
+    }
+    w.cacheIndex[key] = w.cacheEntries.count
+    w.cacheEntries.append(entry)
   }
 }
 
