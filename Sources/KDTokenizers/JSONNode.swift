@@ -330,6 +330,13 @@ struct JSONNode {
 
   func optionalInt() throws -> Int? { isNull ? nil : try int() }
 
+  /// An integer that must fit a token id or type id (0 ... Int32.max).
+  func id() throws -> Int32 {
+    let v = try int()
+    guard let r = Int32(exactly: v), r >= 0 else { throw error("\(v) is not a valid id (0 ... \(Int32.max))") }
+    return r
+  }
+
   func double() throws -> Double {
     guard case .number(let t) = value, let d = serdeDouble(t) else { throw error("expected a number, found \(kindName())") }
     return d

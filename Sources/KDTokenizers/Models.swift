@@ -332,7 +332,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
         id = vocabulary.lookup(key)
       }
       if id >= 0 {
-        if let u = pendingUnk { add(unknownID!, u.0, u.1); pendingUnk = nil }
+        if let u = pendingUnk, let unk = unknownID { add(unk, u.0, u.1); pendingUnk = nil }
         add(id, ri, ri + 1)
         continue
       }

@@ -172,8 +172,10 @@ public final class Tokenizer: @unchecked Sendable {
     if !tn.isNull {
       let dir = try tn["direction"].optionalString() ?? "Right"
       let maxLen = try tn["max_length"].int()
+      let strideValue = try tn["stride"].optionalInt() ?? 0
+      guard strideValue >= 0 else { throw tn["stride"].error("must not be negative, found \(strideValue)") }
       guard maxLen > 0 else { throw tn["max_length"].error("must be positive, found \(maxLen)") }
-      truncation = Truncation(maxLength: maxLen, stride: try tn["stride"].optionalInt() ?? 0,
+      truncation = Truncation(maxLength: maxLen, stride: strideValue,
                               direction: dir == "Left" ? .left : .right)
     }
     var padding: Padding? = nil
@@ -185,14 +187,16 @@ public final class Tokenizer: @unchecked Sendable {
         guard s == "BatchLongest" else { throw st.error("unknown padding strategy \"\(s)\"") }
         p.strategy = .longest
       } else if !st["Fixed"].isNull {
-        p.strategy = .fixed(try st["Fixed"].int())
+        let n = try st["Fixed"].int()
+        guard n >= 0 && n <= 1 << 24 else { throw st["Fixed"].error("fixed padding length \(n) is out of range") }
+        p.strategy = .fixed(n)
       } else if !st.isNull {
         throw st.error("expected \"BatchLongest\" or {\"Fixed\": n}")
       }
       p.direction = (try pn["direction"].optionalString() ?? "Right") == "Left" ? .left : .right
       p.padToMultipleOf = try pn["pad_to_multiple_of"].optionalInt()
-      p.padID = Int32(try pn["pad_id"].optionalInt() ?? 0)
-      p.padTypeID = Int32(try pn["pad_type_id"].optionalInt() ?? 0)
+      p.padID = pn["pad_id"].isNull ? 0 : try pn["pad_id"].id()
+      p.padTypeID = pn["pad_type_id"].isNull ? 0 : try pn["pad_type_id"].id()
       p.padToken = try pn["pad_token"].optionalString() ?? "[PAD]"
       padding = p
     }
@@ -416,7 +420,7 @@ public final class Tokenizer: @unchecked Sendable {
       empty.overflowing = [e]
       return empty
     }
-    let st = min(stride, maxLength - 1)
+    let st = max(0, min(stride, maxLength - 1))
     let step = maxLength - st
     var parts: [Range<Int>] = []
     switch direction {
