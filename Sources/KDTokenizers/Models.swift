@@ -2,7 +2,8 @@ import KDCore
 
 /// A tokenization model (HF `models`): turns one pre-tokenized piece into tokens.
 protocol TokenModel: AnyObject, Sendable {
-  /// Appends ids and (start, end) original offsets for the piece `[s, e)` of `w.text`.
+  /// Appends ids to `w.ids` and, to `w.offsets`, each token's (start, end) character range
+  /// relative to the piece `[s, e)` of `w.text`.
   func tokenize(_ w: Work, _ s: Int, _ e: Int)
   /// Vocabulary (token -> id) as loaded.
   var vocabulary: TokenTable { get }
@@ -165,8 +166,8 @@ final class WordPieceModel: TokenModel, @unchecked Sendable {
     let unk = unknownID ?? 0
     if n > maxInputCharsPerWord {
       w.ids.append(unk)
-      w.offsets.append(w.text.starts[s])
-      w.offsets.append(w.text.ends[e - 1])
+      w.offsets.append(0)
+      w.offsets.append(Int32(n))
       return
     }
     encodePiece(w, s, e)
@@ -189,8 +190,8 @@ final class WordPieceModel: TokenModel, @unchecked Sendable {
           }
           if found < 0 { return false }
           w.ids.append(found)
-          w.offsets.append(w.text.starts[s + start])
-          w.offsets.append(w.text.ends[s + end - 1])
+          w.offsets.append(Int32(start))
+          w.offsets.append(Int32(end))
           start = end
         }
         return true
@@ -200,8 +201,8 @@ final class WordPieceModel: TokenModel, @unchecked Sendable {
       w.ids.removeLast(w.ids.count - mark)
       w.offsets.removeLast(w.offsets.count - 2 * mark)
       w.ids.append(unk)
-      w.offsets.append(w.text.starts[s])
-      w.offsets.append(w.text.ends[e - 1])
+      w.offsets.append(0)
+      w.offsets.append(Int32(n))
     }
   }
 }
@@ -259,7 +260,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
     var m = PairTable(capacity: list.count)
     for (rank, item) in list.enumerated() {
       let a: String, b: String
-      if let s = item.value as? String {
+      if let s = item.stringValue {
         let parts = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw item.error("expected a merge \"left right\", found \(s.debugDescription)") }
         a = String(parts[0]); b = String(parts[1])
@@ -295,14 +296,13 @@ final class BPEModel: TokenModel, @unchecked Sendable {
   func tokenize(_ w: Work, _ s: Int, _ e: Int) {
     let n = e - s
     guard n > 0 else { return }
-    let starts = w.text.starts, ends = w.text.ends
     if ignoreMerges {
       encodePiece(w, s, e)
       let id = w.bytes.withUnsafeBufferPointer { vocabulary.lookup($0.baseAddress!, $0.count) }
       if id >= 0 {
         w.ids.append(id)
-        w.offsets.append(starts[s])
-        w.offsets.append(ends[e - 1])
+        w.offsets.append(0)
+        w.offsets.append(Int32(n))
         return
       }
     }
@@ -320,6 +320,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
     var key: [UInt8] = []
     for i in s..<e {
       let c = w.text.chars[i]
+      let ri = Int32(i - s)
       var id: Int32 = -1
       if plain && c < 0x800 {
         id = singleChar[Int(c)]
@@ -331,8 +332,8 @@ final class BPEModel: TokenModel, @unchecked Sendable {
         id = vocabulary.lookup(key)
       }
       if id >= 0 {
-        if let u = pendingUnk { add(unknownID!, u.0, u.1); pendingUnk = nil }
-        add(id, starts[i], ends[i])
+        if let u = pendingUnk, let unk = unknownID { add(unk, u.0, u.1); pendingUnk = nil }
+        add(id, ri, ri + 1)
         continue
       }
       if byteFallback {
@@ -343,20 +344,20 @@ final class BPEModel: TokenModel, @unchecked Sendable {
           if i == e - 1 { key += suffix }
         }
         if key.allSatisfy({ byteTokens[Int($0)] >= 0 }) {
-          for b in key { add(byteTokens[Int(b)], starts[i], ends[i]) }
+          for b in key { add(byteTokens[Int(b)], ri, ri + 1) }
           continue
         }
       }
       if let unk = unknownID {
         if let u = pendingUnk {
           if fuseUnknown {
-            pendingUnk = (u.0, ends[i])
+            pendingUnk = (u.0, ri + 1)
           } else {
             add(unk, u.0, u.1)
-            pendingUnk = (starts[i], ends[i])
+            pendingUnk = (ri, ri + 1)
           }
         } else {
-          pendingUnk = (starts[i], ends[i])
+          pendingUnk = (ri, ri + 1)
         }
       }
     }
@@ -373,7 +374,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
     w.bpe = sc
   }
 
-  private func mergeAll(_ sc: inout BPEScratch) {
+    private func mergeAll(_ sc: inout BPEScratch) {
     let count = sc.id.count
     sc.prev.removeAll(keepingCapacity: true)
     sc.next.removeAll(keepingCapacity: true)

@@ -35,7 +35,7 @@ struct PostProcessor {
     func pair(_ n: JSONNode) throws -> Int32 {
       let a = try n.array()
       guard a.count == 2 else { throw n.error("expected [token, id]") }
-      return Int32(try a[1].int())
+      return try a[1].id()
     }
     switch type {
     case "BertProcessing":
@@ -54,7 +54,7 @@ struct PostProcessor {
     case "TemplateProcessing":
       var specials: [String: [Int32]] = [:]
       for (name, sp) in try node["special_tokens"].object() {
-        specials[name] = try sp["ids"].array().map { Int32(try $0.int()) }
+        specials[name] = try sp["ids"].array().map { try $0.id() }
       }
       var items: [(Item, Int32)] = []
       for piece in try node["single"].array() {
@@ -64,9 +64,9 @@ struct PostProcessor {
           guard let ids = specials[name] else {
             throw st["id"].error("special token \"\(name)\" is not listed in special_tokens")
           }
-          items.append((.special(ids: ids), Int32(try st["type_id"].int())))
+          items.append((.special(ids: ids), try st["type_id"].id()))
         } else if !piece["Sequence"].isNull {
-          items.append((.sequence, Int32(try piece["Sequence"]["type_id"].int())))
+          items.append((.sequence, try piece["Sequence"]["type_id"].id()))
         } else {
           throw piece.error("expected {\"SpecialToken\": ...} or {\"Sequence\": ...}")
         }

@@ -18,6 +18,13 @@ final class Work {
   var ids: [Int32] = []
   var offsets: [Int32] = []  // start, end pairs
   var bpe = BPEScratch()
+  /// Model results per piece text (ids and relative offsets), reused across calls.
+  var cacheIndex: [UInt64: Int] = [:]
+  var cacheEntries: [(charStart: Int32, charCount: Int32, tokenStart: Int32, tokenCount: Int32)] = []
+  var cacheChars: [UInt32] = []
+  var cacheTokens: [Int32] = []  // id, start, end triples
+
+  static let cacheLimit = 1 << 20
 
   func reset() {
     original.removeAll(keepingCapacity: true)

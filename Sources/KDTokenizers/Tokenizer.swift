@@ -172,8 +172,10 @@ public final class Tokenizer: @unchecked Sendable {
     if !tn.isNull {
       let dir = try tn["direction"].optionalString() ?? "Right"
       let maxLen = try tn["max_length"].int()
+      let strideValue = try tn["stride"].optionalInt() ?? 0
+      guard strideValue >= 0 else { throw tn["stride"].error("must not be negative, found \(strideValue)") }
       guard maxLen > 0 else { throw tn["max_length"].error("must be positive, found \(maxLen)") }
-      truncation = Truncation(maxLength: maxLen, stride: try tn["stride"].optionalInt() ?? 0,
+      truncation = Truncation(maxLength: maxLen, stride: strideValue,
                               direction: dir == "Left" ? .left : .right)
     }
     var padding: Padding? = nil
@@ -181,18 +183,20 @@ public final class Tokenizer: @unchecked Sendable {
     if !pn.isNull {
       var p = Padding()
       let st = pn["strategy"]
-      if let s = st.value as? String {
+      if let s = st.stringValue {
         guard s == "BatchLongest" else { throw st.error("unknown padding strategy \"\(s)\"") }
         p.strategy = .longest
       } else if !st["Fixed"].isNull {
-        p.strategy = .fixed(try st["Fixed"].int())
+        let n = try st["Fixed"].int()
+        guard n >= 0 && n <= 1 << 24 else { throw st["Fixed"].error("fixed padding length \(n) is out of range") }
+        p.strategy = .fixed(n)
       } else if !st.isNull {
         throw st.error("expected \"BatchLongest\" or {\"Fixed\": n}")
       }
       p.direction = (try pn["direction"].optionalString() ?? "Right") == "Left" ? .left : .right
       p.padToMultipleOf = try pn["pad_to_multiple_of"].optionalInt()
-      p.padID = Int32(try pn["pad_id"].optionalInt() ?? 0)
-      p.padTypeID = Int32(try pn["pad_type_id"].optionalInt() ?? 0)
+      p.padID = pn["pad_id"].isNull ? 0 : try pn["pad_id"].id()
+      p.padTypeID = pn["pad_type_id"].isNull ? 0 : try pn["pad_type_id"].id()
       p.padToken = try pn["pad_token"].optionalString() ?? "[PAD]"
       padding = p
     }
@@ -202,7 +206,7 @@ public final class Tokenizer: @unchecked Sendable {
 
   private static func inferModelType(_ node: JSONNode) throws -> String {
     if !node["merges"].isNull { return "BPE" }
-    if node["vocab"].value is [Any] { return "Unigram" }
+    if node["vocab"].isArray { return "Unigram" }
     if !node["continuing_subword_prefix"].isNull || !node["max_input_chars_per_word"].isNull { return "WordPiece" }
     throw node.error("cannot tell the model type: no \"type\" field")
   }
@@ -416,7 +420,7 @@ public final class Tokenizer: @unchecked Sendable {
       empty.overflowing = [e]
       return empty
     }
-    let st = min(stride, maxLength - 1)
+    let st = max(0, min(stride, maxLength - 1))
     let step = maxLength - st
     var parts: [Range<Int>] = []
     switch direction {
@@ -575,16 +579,79 @@ public final class Tokenizer: @unchecked Sendable {
     }
     // 3. Pre-tokenize.
     preTokenizer?.apply(w)
-    // 4. Model.
+    // 4. Model, through a per-worker cache of piece -> tokens; offsets become original offsets.
     for p in w.pieces {
       if p.addedID >= 0 {
         w.ids.append(p.addedID)
         w.offsets.append(p.addedStart)
         w.offsets.append(p.addedEnd)
+        continue
+      }
+      let s = Int(p.start), e = Int(p.end)
+      let mark = w.ids.count
+      if e - s <= 48 {
+        tokenizeCached(w, s, e)
       } else {
-        model.tokenize(w, Int(p.start), Int(p.end))
+        model.tokenize(w, s, e)
+      }
+      w.text.starts.withUnsafeBufferPointer { starts in
+        w.text.ends.withUnsafeBufferPointer { ends in
+          w.offsets.withUnsafeMutableBufferPointer { o in
+            for k in mark..<w.ids.count {
+              let a = Int(o[2 * k]), b = Int(o[2 * k + 1])
+              o[2 * k] = starts[s + a]
+              o[2 * k + 1] = ends[s + b - 1]
+            }
+          }
+        }
       }
     }
+  }
+
+  /// Runs the model on a piece, or replays its cached result (relative offsets).
+  @inline(__always)
+  func tokenizeCached(_ w: Work, _ s: Int, _ e: Int) {
+    let n = e - s
+    let key: UInt64 = w.text.chars.withUnsafeBufferPointer { c in
+      var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(n)
+      for i in s..<e { h = (h ^ UInt64(c[i])) &* 0x100_0000_01B3 }
+      return h ^ (h >> 29)
+    }
+    if let idx = w.cacheIndex[key] {
+      let entry = w.cacheEntries[idx]
+      var same = Int(entry.charCount) == n
+      if same {
+        let cs = Int(entry.charStart)
+        for k in 0..<n where w.cacheChars[cs + k] != w.text.chars[s + k] { same = false; break }
+      }
+      if same {
+        let ts = Int(entry.tokenStart)
+        for k in 0..<Int(entry.tokenCount) {
+          w.ids.append(w.cacheTokens[ts + 3 * k])
+          w.offsets.append(w.cacheTokens[ts + 3 * k + 1])
+          w.offsets.append(w.cacheTokens[ts + 3 * k + 2])
+        }
+        return
+      }
+    }
+    let mark = w.ids.count
+    model.tokenize(w, s, e)
+    if w.cacheTokens.count > Work.cacheLimit {
+      w.cacheIndex.removeAll(keepingCapacity: true)
+      w.cacheEntries.removeAll(keepingCapacity: true)
+      w.cacheChars.removeAll(keepingCapacity: true)
+      w.cacheTokens.removeAll(keepingCapacity: true)
+    }
+    let entry = (charStart: Int32(w.cacheChars.count), charCount: Int32(n), tokenStart: Int32(w.cacheTokens.count),
+                 tokenCount: Int32(w.ids.count - mark))
+    w.cacheChars.append(contentsOf: w.text.chars[s..<e])
+    for k in mark..<w.ids.count {
+      w.cacheTokens.append(w.ids[k])
+      w.cacheTokens.append(w.offsets[2 * k])
+      w.cacheTokens.append(w.offsets[2 * k + 1])
+    }
+    w.cacheIndex[key] = w.cacheEntries.count
+    w.cacheEntries.append(entry)
   }
 }
 

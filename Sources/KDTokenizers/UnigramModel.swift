@@ -104,12 +104,11 @@ final class UnigramModel: TokenModel, @unchecked Sendable {
       end = st
     }
     if unkEnd >= 0 { pieces.append((end, unkEnd)) }
-    let starts = w.text.starts, ends = w.text.ends
     w.bytes.withUnsafeBufferPointer { bb in
       let base = bb.baseAddress!
       for (a, b) in pieces.reversed() {
         let ba = Int(w.charBytes[a]), bl = Int(w.charBytes[b]) - ba
-        let os = starts[s + a], oe = ends[s + b - 1]
+        let os = Int32(a), oe = Int32(b)
         var id = vocabulary.lookup(base + ba, bl)
         if id < 0 && byteFallback {
           var all = true

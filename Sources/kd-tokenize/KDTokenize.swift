@@ -43,6 +43,9 @@ struct KDTokenize: ParsableCommand {
   @Flag(name: .long, help: "Print vocabulary size, content hash and pipeline settings, then exit.")
   var info = false
 
+  @Option(name: .long, help: "Benchmark: encode the input this many times and print timing JSON instead of ids.")
+  var benchmark: Int?
+
   func run() throws {
     let tok: Tokenizer
     do {
@@ -77,6 +80,22 @@ struct KDTokenize: ParsableCommand {
       }
     }
     let add = !noSpecialTokens
+    if let rounds = benchmark {
+      let bytes = lines.reduce(0) { $0 + $1.utf8.count }
+      var times: [Double] = []
+      var tokenCount = 0
+      for _ in 0..<max(1, rounds) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let encs = tok.encodeBatch(lines, addSpecialTokens: add, threads: threads)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        tokenCount = encs.reduce(0) { $0 + $1.count }
+        times.append(Double(t1 - t0) / 1e9)
+      }
+      times.sort()
+      let median = times[times.count / 2]
+      print("{\"bytes\":\(bytes),\"tokens\":\(tokenCount),\"lines\":\(lines.count),\"threads\":\(threads),\"median_s\":\(median),\"memory_bytes\":\(tok.memoryBytes)}")
+      return
+    }
     var truncation: Truncation? = fileSettings ? tok.configuredTruncation : nil
     let padding: Padding? = fileSettings ? tok.configuredPadding : nil
     if let m = maxLength { truncation = Truncation(maxLength: m, stride: stride ?? 0) }
