@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KDCLI
 import KDCore
 import KDTokenizers
 
@@ -14,6 +15,14 @@ struct KDTokenize: ParsableCommand {
       bytes become U+FFFD), and writes one JSON object per line: {"ids":[...]} plus \
       "offsets":[[start,end],...] with --offsets. Offsets count Unicode scalars (code points) \
       of the line, like Python's tokenizers; special tokens have [0,0].
+
+      Examples:
+        echo "Chest pain with ST elevation." | kd-tokenize --tokenizer models/all-MiniLM-L6-v2/tokenizer.json
+        kd-tokenize --tokenizer tokenizer.json --offsets --tokens < lines.txt > ids.jsonl
+        kd-tokenize --tokenizer tokenizer.json --max-length 128 --stride 32 < long.txt
+        kd-tokenize --tokenizer tokenizer.json --info
+
+      \(KDExit.helpText)
       """)
 
   @Option(name: .long, help: "Path to tokenizer.json or vocab.txt.")
@@ -40,6 +49,9 @@ struct KDTokenize: ParsableCommand {
   @Option(name: .long, help: "Worker threads.")
   var threads: Int = 1
 
+  @Flag(name: .long, help: "After the output, print a JSON summary (lines, tokens, seconds) on stderr.")
+  var json = false
+
   @Flag(name: .long, help: "Print vocabulary size, content hash and pipeline settings, then exit.")
   var info = false
 
@@ -51,9 +63,9 @@ struct KDTokenize: ParsableCommand {
     do {
       tok = try Tokenizer.load(path: tokenizer)
     } catch let e as KDError {
-      FileHandle.standardError.write(Data("kd-tokenize: \(e.description)\n".utf8))
-      throw ExitCode(2)
+      throw ExitCode(exitCode(for: e, tool: "kd-tokenize"))
     }
+    let started = DispatchTime.now().uptimeNanoseconds
     if info {
       print("{\"vocabulary_size\":\(tok.vocabularySize),\"content_hash\":\"\(tok.contentHash)\",\"max_length\":\(tok.maxLength.map(String.init) ?? "null"),\"special_tokens\":\(tok.specialTokenCount)}")
       return
@@ -104,16 +116,22 @@ struct KDTokenize: ParsableCommand {
     buffer.reserveCapacity(1 << 20)
     let chunk = 4096
     var k = 0
+    var tokenTotal = 0
     while k < lines.count {
       let batch = Array(lines[k..<min(k + chunk, lines.count)])
       k += batch.count
       let encs = tok.encodeBatch(batch, addSpecialTokens: add, truncation: truncation, padding: padding, threads: threads)
       for e in encs {
+        tokenTotal += e.count
         buffer += json(e, tok, windows: stride != nil)
         buffer += "\n"
       }
       out.write(Data(buffer.utf8))
       buffer.removeAll(keepingCapacity: true)
+    }
+    if json {
+      let secs = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+      FileHandle.standardError.write(Data("{\"lines\":\(lines.count),\"tokens\":\(tokenTotal),\"seconds\":\(secs)}\n".utf8))
     }
   }
 
