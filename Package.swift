@@ -75,9 +75,15 @@ let package = Package(
       name: "kd-train",
       dependencies: ["KDCLI", "KDTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
+    .executableTarget(name: "kd-readbench", dependencies: ["KDCore", "KDIngest"], swiftSettings: common),
     .executableTarget(
       name: "kd-report",
       dependencies: ["KDCLI", "KDReport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
+
+    // Benchmark driver for the teacher encoder (tools/bench/teacher/run.sh).
+    .executableTarget(
+      name: "kd-bench-teacher", dependencies: ["KDCore", "KDTensor", "KDModels"], path: "tools/bench/teacher/swift",
       swiftSettings: common),
 
     // Tests mirror the modules, plus end-to-end tests of the built executables.
@@ -93,5 +99,6 @@ let package = Package(
     .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDReportTests", dependencies: ["KDReport", "KDTestSupport"], swiftSettings: common),
   ]
 )

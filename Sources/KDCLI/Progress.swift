@@ -4,7 +4,7 @@ import Foundation
 /// otherwise (cron, pipes, CI), where stages print plain log lines instead.
 public final class ProgressBar {
   public let label: String
-  public let total: Int64
+  public var total: Int64
   public let unit: String
   private var done: Int64 = 0
   private let start = Date()
@@ -39,6 +39,11 @@ public final class ProgressBar {
     let rateText = unit == "B" ? String(format: "%.1f MB/s", rate / 1e6) : String(format: "%.0f %@/s", rate, unit)
     let line = String(format: "\r%@ [%@] %3.0f%% %@ ETA %@ %@", label, bar, frac * 100, rateText, Self.clock(eta), note)
     FileHandle.standardError.write(Data(line.prefix(160).utf8))
+  }
+
+  /// Sets the absolute amount done.
+  public func update(_ value: Int64, note: String = "") {
+    advance(value - done, note: note)
   }
 
   /// Clears the bar line.

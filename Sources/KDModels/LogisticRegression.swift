@@ -21,8 +21,11 @@ public enum LogisticRegression {
   ///   - labelNames: class names for the head (default `"0"`, `"1"`, …).
   ///   - maxIterations: L-BFGS iteration cap per strength.
   ///   - tolerance: stop when the largest gradient component falls below it.
-  /// - Returns: the head with the highest validation macro-F1 (ties: lower
-  ///   validation log-loss, then the larger strength), its `fitSummary` recording every candidate.
+  /// - Returns: the head with the lowest validation log-loss (ties: the larger
+  ///   strength), its `fitSummary` recording every candidate's log-loss and macro-F1.
+  ///   Log-loss rather than macro-F1 decides because a teacher's *probabilities*
+  ///   are what distillation learns from: a strong penalty can keep the argmax
+  ///   (and so F1) while flattening every distribution towards uniform.
   /// - Throws: `KDError(.usage)` for inconsistent sizes, out-of-range labels,
   ///   non-finite features, or several strengths without validation data.
   public static func fit(
@@ -75,12 +78,8 @@ public enum LogisticRegression {
       candidates.append(.init(strength: lambda, validationMacroF1: f1, validationLogLoss: ll,
                               trainLoss: r.loss, iterations: r.iterations, converged: r.converged))
       let score = (f1 ?? 0, ll ?? 0)
-      if let b = best {
-        // Strict improvement only: on ties the larger (earlier) strength stays.
-        if score.0 > b.f1 + 1e-12 || (abs(score.0 - b.f1) <= 1e-12 && score.1 < b.ll - 1e-12) {
-          best = (params, score.0, score.1, lambda)
-        }
-      } else {
+      // Strict improvement only: on ties the larger (earlier) strength stays.
+      if (best.map { score.1 < $0.ll - 1e-12 }) ?? true {
         best = (params, score.0, score.1, lambda)
       }
     }
@@ -90,7 +89,7 @@ public enum LogisticRegression {
     let summary = FitSummary(
       strength: chosen.strength, trainExamples: n, validationExamples: validation?.labels.count ?? 0,
       candidates: candidates,
-      criterion: validation == nil ? "single strength, no validation" : "validation macro-F1, ties by log-loss")
+      criterion: validation == nil ? "single strength, no validation" : "lowest validation log-loss")
     return try LinearHead(weight: w, bias: b, labels: names, inputSize: d, fitSummary: summary)
   }
 

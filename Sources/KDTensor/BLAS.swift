@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Thin, documented wrappers over OpenBLAS (row-major `cblas_sgemm`).
 public enum BLAS {
@@ -33,5 +34,49 @@ public enum BLAS {
     cblas_sgemm(
       CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
       Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+
+  /// The kernel family OpenBLAS picked at start-up (e.g. `Haswell`, `SkylakeX`, `Prescott`).
+  public static var coreName: String {
+    guard let p = openblas_get_corename() else { return "unknown" }
+    return String(cString: p)
+  }
+
+  /// The `OPENBLAS_CORETYPE` this CPU should use when OpenBLAS fell back to
+  /// pre-AVX kernels, else nil.
+  ///
+  /// OpenBLAS 0.3.21 does not recognise some virtualised CPUs (CPUID model
+  /// "Intel Xeon Processor") and falls back to its SSE3 `Prescott` kernels,
+  /// which run sgemm 2–4× slower. The CPU's own feature flags decide the
+  /// replacement: `SkylakeX` with AVX-512 (F, BW, DQ, VL), `Haswell` with AVX2 + FMA.
+  public static func betterCoreType() -> String? {
+    let slow: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai", "coppermine", "northwood", "banias", "unknown"]
+    guard slow.contains(coreName.lowercased()) else { return nil }
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+    let flags = Set(line.split(separator: " ").map(String.init))
+    if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { return "SkylakeX" }
+    if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
+    return nil
+  }
+
+  /// Re-executes the current process with `OPENBLAS_CORETYPE` set when
+  /// OpenBLAS chose slow pre-AVX kernels on a CPU that has AVX2 (see `betterCoreType()`).
+  ///
+  /// Call it first thing in `main` of executables that run BLAS-heavy work.
+  /// It does nothing when `OPENBLAS_CORETYPE` is already set (by the user or
+  /// a previous re-exec), when the kernels are already fine, or off Linux.
+  /// On success it does not return.
+  public static func reexecWithFasterKernelsIfNeeded() {
+    #if os(Linux)
+    guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, let core = betterCoreType() else { return }
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    let args = CommandLine.arguments
+    var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
+    cargs.append(nil)
+    execv("/proc/self/exe", &cargs)
+    // execv only returns on failure: carry on with the slow kernels.
+    for p in cargs { free(p) }
+    #endif
   }
 }

@@ -8,8 +8,12 @@ public enum Kernels {
   @inlinable @inline(__always)
   public static func exp(_ x0: V) -> V {
     let underflow = x0 .< V(repeating: -87.3)
-    var x = x0.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.7))
-    let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+    var x = clamp(x0, -87.3, 88.7)
+    // Round x·log2(e) to the nearest integer by adding 1.5·2^23: the integer then
+    // sits in the low mantissa bits (avoids the generic, slow SIMD rounding and
+    // Float→Int32 conversions).
+    let t = x * 1.44269504088896341 + 12_582_912
+    let n = t - 12_582_912
     x = x - n * 0.693359375 - n * -2.12194440e-4
     var p = V(repeating: 1.9875691500e-4)
     p = p * x + 1.3981999507e-3
@@ -18,10 +22,19 @@ public enum Kernels {
     p = p * x + 1.6666665459e-1
     p = p * x + 5.0000001201e-1
     let y = p * x * x + x + 1
-    let bits = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n) &+ 127)) &<< 23
-    let scale = unsafeBitCast(bits, to: V.self)
+    let shifted = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((shifted &+ 127) &<< 23, to: V.self)
     var r = y * scale
     r.replace(with: 0, where: underflow)
+    return r
+  }
+
+  /// Clamps each lane to [lo, hi] (NaN stays NaN).
+  @inlinable @inline(__always)
+  public static func clamp(_ v: V, _ lo: Float, _ hi: Float) -> V {
+    var r = v
+    r.replace(with: V(repeating: lo), where: r .< V(repeating: lo))
+    r.replace(with: V(repeating: hi), where: r .> V(repeating: hi))
     return r
   }
 
@@ -32,7 +45,7 @@ public enum Kernels {
   /// erf(x): Eigen's rational approximation on [−4, 4] (absolute error < 2e-7).
   @inlinable @inline(__always)
   public static func erf(_ a: V) -> V {
-    let x = a.clamped(lowerBound: V(repeating: -4), upperBound: V(repeating: 4))
+    let x = clamp(a, -4, 4)
     let x2 = x * x
     var p = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
     p = x2 * p + -2.10102402082508e-06
@@ -145,7 +158,8 @@ public enum Kernels {
       var mv = V(repeating: -.infinity)
       var i = 0
       while i + 8 <= cols {
-        mv = pointwiseMax(mv, raw.loadUnaligned(fromByteOffset: i * 4, as: V.self))
+        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+        mv.replace(with: v, where: v .> mv)
         i += 8
       }
       var m = mv.max()

@@ -90,15 +90,17 @@ public func runCommand(_ executable: String, _ arguments: [String], stdin: Strin
   if let stdin { inp.fileHandleForWriting.write(Data(stdin.utf8)) }
   try? inp.fileHandleForWriting.close()
   // Read both pipes concurrently so neither fills up and blocks the child.
-  var errData = Data()
+  final class Box: @unchecked Sendable { var data = Data() }
+  let errBox = Box()
   let group = DispatchGroup()
   group.enter()
   DispatchQueue.global().async {
-    errData = err.fileHandleForReading.readDataToEndOfFile()
+    errBox.data = err.fileHandleForReading.readDataToEndOfFile()
     group.leave()
   }
   let outData = out.fileHandleForReading.readDataToEndOfFile()
   group.wait()
+  let errData = errBox.data
   p.waitUntilExit()
   return CommandResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                        stderr: String(decoding: errData, as: UTF8.self))

@@ -1,0 +1,97 @@
+import Foundation
+import KDStore
+
+/// One confidence bin of a reliability diagram.
+public struct CalibrationBin: Equatable, Sendable {
+  public var lower: Double
+  public var upper: Double
+  public var count = 0
+  public var confidenceSum = 0.0
+  public var correct = 0
+
+  public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : 0 }
+  public var meanConfidence: Double { count > 0 ? confidenceSum / Double(count) : 0 }
+}
+
+/// Confusion matrix, per-class F1 and calibration of single-label predictions.
+///
+/// The definitions match kd-train's `MetricsAccumulator`: macro-F1 averages
+/// the classes that occur in the gold labels or the predictions; ECE uses 15
+/// equal-width bins of the top-class probability.
+public struct ClassificationEvaluation: Equatable, Sendable {
+  public static let calibrationBins = 15
+  public let classes: Int
+  /// `confusion[gold][predicted]`.
+  public private(set) var confusion: [[Int]]
+  public private(set) var bins: [CalibrationBin]
+
+  public init(classes: Int) {
+    self.classes = classes
+    confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes)
+    let b = Self.calibrationBins
+    bins = (0..<b).map { CalibrationBin(lower: Double($0) / Double(b), upper: Double($0 + 1) / Double(b)) }
+  }
+
+  /// Builds an evaluation from a finished confusion matrix (no calibration data).
+  public init(confusion: [[Int]]) {
+    self.init(classes: confusion.count)
+    for (g, row) in confusion.enumerated() {
+      for (p, c) in row.enumerated() where p < classes { self.confusion[g][p] = c }
+    }
+  }
+
+  /// Adds one prediction; out-of-range classes are ignored.
+  public mutating func add(gold: Int, predicted: Int, confidence: Double) {
+    guard gold >= 0, gold < classes, predicted >= 0, predicted < classes else { return }
+    confusion[gold][predicted] += 1
+    let c = confidence.isFinite ? max(0, min(1, confidence)) : 0
+    let b = min(Self.calibrationBins - 1, Int(c * Double(Self.calibrationBins)))
+    bins[b].count += 1
+    bins[b].confidenceSum += c
+    if gold == predicted { bins[b].correct += 1 }
+  }
+
+  public var examples: Int { confusion.reduce(0) { $0 + $1.reduce(0, +) } }
+  public var correct: Int { (0..<classes).reduce(0) { $0 + confusion[$1][$1] } }
+  public var accuracy: Double { examples > 0 ? Double(correct) / Double(examples) : 0 }
+
+  /// Gold examples of each class.
+  public var support: [Int] { confusion.map { $0.reduce(0, +) } }
+
+  /// F1 of each class; nil for a class that is neither in the gold labels nor predicted.
+  public var perClassF1: [Double?] {
+    (0..<classes).map { k in
+      let gold = confusion[k].reduce(0, +)
+      let predicted = confusion.reduce(0) { $0 + $1[k] }
+      return gold + predicted > 0 ? 2 * Double(confusion[k][k]) / Double(gold + predicted) : nil
+    }
+  }
+
+  public var macroF1: Double {
+    let f = perClassF1.compactMap { $0 }
+    return f.isEmpty ? 0 : f.reduce(0, +) / Double(f.count)
+  }
+
+  /// Expected calibration error; nil without calibration data.
+  public var ece: Double? {
+    let total = bins.reduce(0) { $0 + $1.count }
+    guard total > 0 else { return nil }
+    return bins.reduce(0.0) { $0 + Double($1.count) / Double(total) * abs($1.accuracy - $1.meanConfidence) }
+  }
+
+  /// The predicted class and its softmax probability (over the kept classes for top-k storage);
+  /// nil when a logit is NaN or none is finite.
+  public static func prediction(_ logits: TeacherLogits) -> (predicted: Int, confidence: Double)? {
+    guard !logits.values.isEmpty, logits.values.count == logits.indices.count,
+      !logits.values.contains(where: \.isNaN)
+    else { return nil }
+    var best = 0
+    for j in 1..<logits.values.count where logits.values[j] > logits.values[best] { best = j }
+    let top = Double(logits.values[best])
+    guard top.isFinite else { return nil }
+    var sum = 0.0
+    for v in logits.values { sum += exp(Double(v) - top) }
+    guard sum.isFinite, sum > 0 else { return nil }
+    return (Int(logits.indices[best]), 1 / sum)
+  }
+}

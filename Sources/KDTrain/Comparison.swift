@@ -1,0 +1,88 @@
+import Foundation
+import KDCore
+import KDStore
+
+/// One row of the `--compare` table.
+public struct ComparisonRow: Codable, Sendable {
+  public var task: String
+  /// `teacher`, `kd` or `baseline`.
+  public var model: String
+  public var name: String
+  public var testAccuracy: Double
+  public var testMacroF1: Double
+  public var testExamples: Int
+  public var parameters: Int?
+  public var sizeBytes: Int?
+  public var inferenceExamplesPerSecond: Double?
+  public var checkpoint: String?
+  /// Student accuracy as a share of the teacher's, on the test split.
+  public var accuracyVsTeacher: Double?
+}
+
+/// Test metrics of the teacher itself, from its cached logits (argmax), no model needed.
+public func teacherTestMetrics(plan: TrainingPlan, domains: [String] = []) throws -> ClassificationMetrics {
+  var o = LoaderOptions(numClasses: plan.labels.count, vocabSize: plan.vocabSize)
+  o.shuffle = false
+  o.bucketing = false
+  o.requireLabel = true
+  o.batchSize = 1024
+  o.temperature = 1
+  let loader = try StreamingLoader(sources: plan.sources(split: .test, domains: domains), options: o)
+  let c = plan.labels.count
+  var acc = MetricsAccumulator(numClasses: c)
+  var missing = 0
+  for batch in try loader.allBatches() {
+    for i in 0..<batch.count {
+      guard batch.hasTeacher[i] else {
+        missing += 1
+        continue
+      }
+      acc.add(probabilities: batch.teacher[(i * c)..<((i + 1) * c)], label: Int(batch.labels[i]), teacherClass: nil)
+    }
+  }
+  if missing > 0 {
+    FileHandle.standardError.write(Data("warning: \(missing) test examples of '\(plan.task)' have no cached teacher output; teacher metrics exclude them\n".utf8))
+  }
+  return acc.result()
+}
+
+/// Parameters and fp32 size of a BERT-family teacher from its stored `config_json` (estimate), plus its head.
+public func teacherSize(dbPath: String, teacher: String, classes: Int) throws -> (parameters: Int, bytes: Int)? {
+  let store = try Store.open(path: dbPath)
+  guard let text = try store.db.scalarText("SELECT config_json FROM teachers WHERE name = ?", [.text(teacher)]),
+    let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+  else { return nil }
+  let cfg = (obj["model"] as? [String: Any]) ?? (obj["config"] as? [String: Any]) ?? obj
+  func int(_ k: String) -> Int? { (cfg[k] as? NSNumber)?.intValue }
+  guard let h = int("hidden_size") ?? int("dim"), let layers = int("num_hidden_layers") ?? int("n_layers"),
+    let vocab = int("vocab_size")
+  else { return nil }
+  let inter = int("intermediate_size") ?? int("hidden_dim") ?? 4 * h
+  let positions = int("max_position_embeddings") ?? 512
+  let types = int("type_vocab_size") ?? 2
+  var p = (vocab + positions + types) * h + 2 * h
+  p += layers * (4 * h * h + 4 * h + 2 * h + 2 * h * inter + inter + h + 2 * h)
+  p += h * h + h  // pooler
+  p += h * classes + classes  // fitted head
+  return (p, p * 4)
+}
+
+/// Renders comparison rows as a markdown table.
+public func comparisonTable(_ rows: [ComparisonRow]) -> String {
+  func size(_ b: Int?) -> String {
+    guard let b else { return "—" }
+    return b >= 1 << 20 ? String(format: "%.1f MB", Double(b) / 1_048_576) : String(format: "%.0f kB", Double(b) / 1024)
+  }
+  func params(_ p: Int?) -> String {
+    guard let p else { return "—" }
+    return p >= 1_000_000 ? String(format: "%.2fM", Double(p) / 1e6) : String(format: "%.1fk", Double(p) / 1e3)
+  }
+  var out = "| task | model | test accuracy | test macro-F1 | accuracy vs teacher | parameters | size on disk | inference examples/s |\n"
+  out += "|---|---|---:|---:|---:|---:|---:|---:|\n"
+  for r in rows {
+    let vs = r.accuracyVsTeacher.map { String(format: "%.1f%%", $0 * 100) } ?? "—"
+    let speed = r.inferenceExamplesPerSecond.map { String(format: "%.0f", $0) } ?? "—"
+    out += "| \(r.task) | \(r.name) | \(String(format: "%.4f", r.testAccuracy)) | \(String(format: "%.4f", r.testMacroF1)) | \(vs) | \(params(r.parameters)) | \(size(r.sizeBytes)) | \(speed) |\n"
+  }
+  return out
+}

@@ -1,0 +1,118 @@
+import COpenBLAS
+import Foundation
+
+/// A trainable tensor with its gradient.
+///
+/// Embedding tables are *sparse*: a batch touches few rows, so their gradient
+/// is only kept for the rows in `touchedRows` and the optimizer updates those
+/// rows alone (lazy Adam, as PyTorch's `SparseAdam`).
+public final class Parameter {
+  public let name: String
+  public let shape: [Int]
+  public var value: [Float]
+  public var grad: [Float]
+  public let isSparse: Bool
+  /// Whether AdamW's decoupled weight decay applies (weights yes, biases no).
+  public let decays: Bool
+  /// Rows with a nonzero gradient in the current step (sparse parameters only).
+  public private(set) var touchedRows: [Int32] = []
+  private var rowStamp: [UInt32]
+  private var stamp: UInt32 = 1
+
+  public init(name: String, shape: [Int], value: [Float], sparse: Bool = false, decays: Bool = true) {
+    precondition(shape.reduce(1, *) == value.count, "parameter \(name): shape \(shape) does not match \(value.count) values")
+    self.name = name
+    self.shape = shape
+    self.value = value
+    self.grad = [Float](repeating: 0, count: value.count)
+    self.isSparse = sparse
+    self.decays = decays
+    self.rowStamp = sparse ? [UInt32](repeating: 0, count: shape[0]) : []
+  }
+
+  public var count: Int { value.count }
+  /// Values per row (the last dimension).
+  public var rowSize: Int { shape.count > 1 ? shape[1...].reduce(1, *) : 1 }
+
+  /// Records that `row` gets a gradient this step (sparse parameters).
+  @inline(__always)
+  func touch(_ row: Int32) {
+    if rowStamp[Int(row)] != stamp {
+      rowStamp[Int(row)] = stamp
+      touchedRows.append(row)
+    }
+  }
+
+  /// Clears the gradient (only the touched rows of a sparse parameter).
+  public func zeroGrad() {
+    if isSparse {
+      let d = rowSize
+      grad.withUnsafeMutableBufferPointer { g in
+        for r in touchedRows {
+          let base = Int(r) * d
+          for j in 0..<d { g[base + j] = 0 }
+        }
+      }
+      touchedRows.removeAll(keepingCapacity: true)
+      stamp &+= 1
+      if stamp == 0 {
+        for i in rowStamp.indices { rowStamp[i] = 0 }
+        stamp = 1
+      }
+    } else {
+      for i in grad.indices { grad[i] = 0 }
+    }
+  }
+
+  /// Squared L2 norm of the gradient.
+  public func gradSquaredNorm() -> Double {
+    var s: Double = 0
+    grad.withUnsafeBufferPointer { g in
+      if isSparse {
+        let d = rowSize
+        for r in touchedRows {
+          let base = Int(r) * d
+          var acc: Float = 0
+          for j in 0..<d { acc += g[base + j] * g[base + j] }
+          s += Double(acc)
+        }
+      } else {
+        var acc: Float = 0
+        for x in g { acc += x * x }
+        s = Double(acc)
+      }
+    }
+    return s
+  }
+
+  /// Multiplies the gradient by `factor` (gradient clipping).
+  public func scaleGrad(_ factor: Float) {
+    if isSparse {
+      let d = rowSize
+      grad.withUnsafeMutableBufferPointer { g in
+        for r in touchedRows {
+          let base = Int(r) * d
+          for j in 0..<d { g[base + j] *= factor }
+        }
+      }
+    } else {
+      for i in grad.indices { grad[i] *= factor }
+    }
+  }
+}
+
+/// `C[m×n] (+)= A[m×k] · B[k×n]` with optional transposes, row-major, single precision (OpenBLAS).
+@inline(__always)
+func gemm(_ transA: Bool, _ transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+          _ c: UnsafeMutablePointer<Float>, accumulate: Bool) {
+  if m == 0 || n == 0 { return }
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+              Int32(m), Int32(n), Int32(k), 1, a, Int32(transA ? m : k), b, Int32(transB ? k : n),
+              accumulate ? 1 : 0, c, Int32(n))
+}
+
+/// Uses one BLAS thread: student products are small, and the trainer's own
+/// threads do better than OpenBLAS's for them (../shared/PLATFORM.md).
+public func useSingleBLASThread() {
+  openblas_set_num_threads(1)
+}

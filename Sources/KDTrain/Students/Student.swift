@@ -1,0 +1,106 @@
+import Foundation
+import KDCore
+
+/// The architecture of a student, saved as `config.json` beside its weights.
+public struct StudentConfig: Codable, Sendable, Equatable {
+  /// `bow` or `mlp`.
+  public var kind: String
+  public var vocabSize: Int
+  /// Hashed bigram rows (0 disables bigrams).
+  public var buckets: Int
+  public var dimension: Int
+  /// Hidden layer widths (`mlp` only).
+  public var hidden: [Int]
+  public var numClasses: Int
+  public var maxTokens: Int
+
+  public init(kind: String, vocabSize: Int, buckets: Int = 1 << 17, dimension: Int = 64, hidden: [Int] = [],
+              numClasses: Int, maxTokens: Int = 512) {
+    self.kind = kind; self.vocabSize = vocabSize; self.buckets = buckets; self.dimension = dimension
+    self.hidden = hidden; self.numClasses = numClasses; self.maxTokens = maxTokens
+  }
+
+  /// Student kinds this build knows.
+  public static let kinds = ["bow", "mlp"]
+
+  /// Checks sizes before any allocation.
+  public func validate() throws {
+    guard Self.kinds.contains(kind) else {
+      throw KDError(.usage, "unknown student '\(kind)' (expected \(Self.kinds.joined(separator: " or ")))", field: "--student")
+    }
+    guard vocabSize > 0, buckets >= 0, dimension > 0, numClasses > 1, maxTokens > 0, hidden.allSatisfy({ $0 > 0 })
+    else {
+      throw KDError(.usage, "student sizes must be positive (vocab \(vocabSize), buckets \(buckets), dim \(dimension), hidden \(hidden), classes \(numClasses))")
+    }
+    if kind == "bow" && !hidden.isEmpty {
+      throw KDError(.usage, "the bow student has no hidden layers (use --student mlp)", field: "--hidden")
+    }
+  }
+}
+
+/// A student: a trainable classifier over token ids with hand-written gradients.
+///
+/// The trainer only uses this protocol, so a new architecture (a small
+/// transformer) plugs in by conforming to it.
+public protocol StudentModel: AnyObject {
+  var config: StudentConfig { get }
+  /// Every trainable tensor, with unique names (the safetensors keys).
+  var parameters: [Parameter] { get }
+  /// Logits, row-major `[batch.count × numClasses]`. `training` keeps what `backward` needs.
+  func forward(_ batch: Batch, training: Bool) -> [Float]
+  /// Accumulates parameter gradients from the gradient of the last training forward's logits.
+  func backward(_ dLogits: [Float])
+}
+
+extension StudentModel {
+  public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+  public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+}
+
+/// Bag-of-features students: `bow` (embedding bag → linear, fastText) and
+/// `mlp` (embedding bag → hidden ReLU layers → linear).
+public final class BagStudent: StudentModel {
+  public let config: StudentConfig
+  public let bag: EmbeddingBag
+  public let layers: [Layer]
+  private var rows = 0
+
+  public init(config: StudentConfig, seed: UInt64) throws {
+    try config.validate()
+    self.config = config
+    var rng = SplitMix64(seed: seed)
+    bag = EmbeddingBag(name: "embedding.weight", vocabSize: config.vocabSize, buckets: config.buckets,
+                       dimension: config.dimension, rng: &rng)
+    var layers: [Layer] = []
+    var width = config.dimension
+    if config.kind == "mlp" {
+      for (i, h) in config.hidden.enumerated() {
+        layers.append(Linear(name: "hidden.\(i)", inputSize: width, outputSize: h, rng: &rng))
+        layers.append(ReLU(size: h))
+        width = h
+      }
+    }
+    layers.append(Linear(name: "output", inputSize: width, outputSize: config.numClasses, rng: &rng))
+    self.layers = layers
+  }
+
+  public var parameters: [Parameter] { [bag.table] + layers.flatMap { $0.parameters } }
+
+  public func forward(_ batch: Batch, training: Bool) -> [Float] {
+    rows = batch.count
+    var x = bag.forward(batch, training: training)
+    for l in layers { x = l.forward(x, rows: rows, training: training) }
+    return x
+  }
+
+  public func backward(_ dLogits: [Float]) {
+    var d = dLogits
+    for l in layers.reversed() { d = l.backward(d, rows: rows) }
+    bag.backward(d)
+  }
+}
+
+/// Builds a student of the configured kind.
+public func makeStudent(_ config: StudentConfig, seed: UInt64) throws -> StudentModel {
+  try BagStudent(config: config, seed: seed)
+}

@@ -1,0 +1,456 @@
+import Foundation
+import KDCore
+import KDStore
+
+/// Every setting of a training run (saved in config.json and hashed to decide whether a run can resume).
+public struct TrainingOptions: Codable, Sendable, Equatable {
+  public var student = "bow"
+  public var dimension = 64
+  public var buckets = 1 << 17
+  /// Hidden widths of the `mlp` student.
+  public var hidden: [Int] = [256]
+  public var maxTokens = 256
+  /// Weight of the CE term on labeled rows; 1 is the no-KD baseline.
+  public var alpha: Float = 0.5
+  public var temperature: Float = 2
+  /// One weight per teacher (empty: equal weights).
+  public var teacherWeights: [Float] = []
+  public var learningRate: Float = 0.01
+  public var weightDecay: Float = 0
+  /// Warmup as a share of all steps.
+  public var warmup: Double = 0.05
+  public var decay: LearningRateSchedule.Decay = .linear
+  /// Global gradient-norm clip (0: off).
+  public var clip: Float = 5
+  public var batchSize = 32
+  public var epochs = 15
+  /// Stop after this many steps (0: no limit).
+  public var maxSteps = 0
+  public var seed: UInt64 = 1
+  /// Share of train examples that keep their label (`LabelFraction`); 1 keeps all.
+  public var labelFraction: Double = 1
+  public var labelSeed: UInt64 = 0
+  public var earlyStopMetric = "macro_f1"
+  /// Epochs without improvement of the metric before stopping (0: never stop early).
+  public var patience = 4
+  public var domains: [String] = []
+  /// Save a resumable state every this many steps inside an epoch (0: at epoch ends only).
+  public var checkpointEvery = 2000
+  public var shuffleBuffer = 16384
+
+  public init() {}
+
+  /// Checks ranges; throws `KDError(.usage)` naming the flag.
+  public func validate() throws {
+    func bad(_ flag: String, _ why: String) -> KDError { KDError(.usage, why, field: flag) }
+    guard alpha >= 0 && alpha <= 1 else { throw bad("--alpha", "alpha must be in [0, 1] (got \(alpha))") }
+    guard temperature > 0 && temperature.isFinite else { throw bad("--temperature", "temperature must be > 0") }
+    guard learningRate > 0 && learningRate.isFinite else { throw bad("--lr", "learning rate must be > 0") }
+    guard batchSize > 0 else { throw bad("--batch-size", "batch size must be > 0") }
+    guard epochs > 0 || maxSteps > 0 else { throw bad("--epochs", "give --epochs or --steps > 0") }
+    guard labelFraction > 0 && labelFraction <= 1 else { throw bad("--label-fraction", "label fraction must be in (0, 1]") }
+    guard ClassificationMetrics.selectable.contains(earlyStopMetric) else {
+      throw bad("--early-stop-metric", "unknown metric '\(earlyStopMetric)' (one of \(ClassificationMetrics.selectable.joined(separator: ", ")))")
+    }
+    guard teacherWeights.allSatisfy({ $0 >= 0 && $0.isFinite }) else { throw bad("--teacher-weight", "teacher weights must be >= 0") }
+    guard warmup >= 0 && warmup < 1 else { throw bad("--warmup", "warmup must be a share of steps in [0, 1)") }
+  }
+}
+
+/// The outcome of training one student.
+public struct TrainingResult: Sendable, Codable {
+  public var name: String
+  public var task: String
+  public var student: String
+  public var checkpoint: String
+  public var parameters: Int
+  public var sizeBytes: Int
+  public var bestEpoch: Int
+  public var epochs: Int
+  public var steps: Int
+  public var trainExamples: Int
+  public var trainExamplesPerSecond: Double
+  public var validation: ClassificationMetrics
+  public var test: ClassificationMetrics?
+  public var inferenceExamplesPerSecond: Double
+  public var resumed: Bool
+}
+
+/// Where a student's files go: `<root>/best/` (model.safetensors, config.json,
+/// tokenizer), `<root>/state/` (resumable: weights, optimizer, loader position)
+/// and `<root>/metrics.jsonl`.
+public struct CheckpointLayout: Sendable {
+  public var root: String
+  public init(root: String) { self.root = root }
+  public var best: String { (root as NSString).appendingPathComponent("best") }
+  public var state: String { (root as NSString).appendingPathComponent("state") }
+  public var metricsFile: String { (root as NSString).appendingPathComponent("metrics.jsonl") }
+
+  /// `<db-dir>/kd-models/<task>/<name>`.
+  public static func defaultRoot(dbPath: String, task: String, name: String) -> String {
+    let dir = (dbPath as NSString).deletingLastPathComponent
+    let safeTask = String(task.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
+    return ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent("kd-models/\(safeTask)/\(name)")
+  }
+}
+
+/// The resumable part of a run, saved in `state/trainer_state.json`.
+struct TrainerState: Codable {
+  var fingerprint: String
+  var position: LoaderPosition
+  var step: Int
+  var bestValue: Double?
+  var bestEpoch: Int
+  var badEpochs: Int
+  var finished: Bool
+  var trainSeconds: Double
+  var examplesSeen: Int
+}
+
+/// Trains one student on a plan and evaluates it.
+public final class Trainer {
+  public let plan: TrainingPlan
+  public let options: TrainingOptions
+  /// `kd`, `baseline` or a user-given name: the `metrics.model` / `models.name` value.
+  public let name: String
+  public let layout: CheckpointLayout
+  /// Where metrics and the model row go (the first database), with the run id.
+  public var resultStore: Store?
+  public var runID: Int64?
+  public var log: (String) -> Void = { _ in }
+  /// Polled between steps; when it returns true the state is saved and training stops with `KDError(.usage)` "interrupted".
+  public var shouldStop: () -> Bool = { false }
+  /// Ignore a saved state and start over.
+  public var restart = false
+
+  public init(plan: TrainingPlan, options: TrainingOptions, name: String, layout: CheckpointLayout) throws {
+    try options.validate()
+    if options.alpha < 1 && plan.teacherNames.isEmpty {
+      throw KDError(.input, "alpha < 1 needs a teacher with cached outputs (none for task '\(plan.task)')")
+    }
+    self.plan = plan
+    self.options = options
+    self.name = name
+    self.layout = layout
+  }
+
+  public var studentConfig: StudentConfig {
+    StudentConfig(kind: options.student, vocabSize: plan.vocabSize, buckets: options.buckets,
+                  dimension: options.dimension, hidden: options.student == "mlp" ? options.hidden : [],
+                  numClasses: plan.labels.count, maxTokens: options.maxTokens)
+  }
+
+  func loaderOptions(train: Bool) -> LoaderOptions {
+    var o = LoaderOptions(numClasses: plan.labels.count, vocabSize: plan.vocabSize)
+    o.batchSize = train ? options.batchSize : 256
+    o.shuffle = train
+    o.bucketing = train
+    o.seed = options.seed
+    o.temperature = train ? options.temperature : 1
+    o.teacherWeights = options.teacherWeights
+    o.maxTokens = options.maxTokens
+    o.shuffleBuffer = options.shuffleBuffer
+    if train {
+      o.labelFraction = options.labelFraction
+      o.labelSeed = options.labelSeed
+      o.useLabels = options.alpha > 0
+      o.useTeachers = options.alpha < 1
+    } else {
+      o.requireLabel = true
+    }
+    return o
+  }
+
+  var fingerprint: String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys]
+    var s = String(decoding: (try? enc.encode(options)) ?? Data(), as: UTF8.self)
+    s += "|" + name + "|" + plan.task + "|" + plan.teacherNames.joined(separator: ",") + "|"
+    s += plan.databases.map(\.path).joined(separator: ",")
+    return StableHash.hex(StableHash.fnv1a64(s))
+  }
+
+  /// Trains (or resumes), keeps the best checkpoint by the validation metric, then evaluates it on test.
+  public func run() throws -> TrainingResult {
+    useSingleBLASThread()
+    let config = studentConfig
+    try config.validate()
+    let train = try StreamingLoader(sources: plan.sources(split: .train, domains: options.domains),
+                                    options: loaderOptions(train: true))
+    let validation = try StreamingLoader(sources: plan.sources(split: .validation, domains: options.domains),
+                                         options: loaderOptions(train: false))
+    let test = try StreamingLoader(sources: plan.sources(split: .test, domains: options.domains),
+                                   options: loaderOptions(train: false))
+    let trainCount = try train.countExamples()
+    guard trainCount > 0 else {
+      let c = try plan.counts(split: .train)
+      throw KDError(.input, c.examples == 0
+        ? "the train split of task '\(plan.task)' is empty"
+        : "no usable train examples for task '\(plan.task)' (\(c.examples) examples, \(c.labeled) labeled; alpha \(options.alpha), label fraction \(options.labelFraction))")
+    }
+    let validationCount = try validation.countExamples()
+    guard validationCount > 0 else {
+      throw KDError(.input, "the validation split of task '\(plan.task)' has no labeled examples (needed for model selection)")
+    }
+    let stepsPerEpoch = (trainCount + options.batchSize - 1) / options.batchSize
+    let totalSteps = options.maxSteps > 0 ? (options.epochs > 0 ? min(options.maxSteps, options.epochs * stepsPerEpoch) : options.maxSteps)
+      : options.epochs * stepsPerEpoch
+    let epochs = options.epochs > 0 ? options.epochs : (totalSteps + stepsPerEpoch - 1) / stepsPerEpoch
+    let schedule = LearningRateSchedule(peak: options.learningRate, warmupSteps: Int(Double(totalSteps) * options.warmup),
+                                        totalSteps: totalSteps, decay: options.decay)
+    let model = try makeStudent(config, seed: options.seed)
+    let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
+    let lossFunction = DistillationLoss(alpha: options.alpha, temperature: options.temperature)
+
+    var state = TrainerState(fingerprint: fingerprint, position: LoaderPosition(epoch: 0, offset: 0, seed: options.seed),
+                             step: 0, bestValue: nil, bestEpoch: -1, badEpochs: 0, finished: false, trainSeconds: 0,
+                             examplesSeen: 0)
+    var resumed = false
+    if !restart, let saved = try loadState(model: model, optimizer: optimizer) {
+      state = saved
+      resumed = true
+      log("\(name): resuming at epoch \(state.position.epoch + 1), batch \(state.position.offset) (step \(state.step))")
+    } else {
+      // A fresh run: the old metrics file belongs to another run.
+      try? FileManager.default.removeItem(atPath: layout.metricsFile)
+    }
+    log("\(name): \(config.kind) student, \(model.parameterCount) parameters; \(trainCount) train examples, \(stepsPerEpoch) steps/epoch, up to \(epochs) epochs")
+
+    let metric = options.earlyStopMetric
+    let higher = ClassificationMetrics.higherIsBetter(metric)
+    var lastValidation: ClassificationMetrics?
+    trainLoop: while state.position.epoch < epochs && !(options.maxSteps > 0 && state.step >= options.maxSteps) {
+      let epoch = state.position.epoch
+      let stream = train.batches(from: state.position)
+      defer { stream.cancel() }
+      var lossSum: Double = 0
+      var lossRows = 0
+      let start = Date()
+      var epochExamples = 0
+      while let batch = try stream.next() {
+        if shouldStop() {
+          state.trainSeconds += Date().timeIntervalSince(start)
+          try saveState(state, model: model, optimizer: optimizer)
+          throw KDError(.usage, "interrupted at epoch \(epoch + 1), step \(state.step); the state is saved and a rerun resumes")
+        }
+        optimizer.learningRate = schedule.rate(at: state.step)
+        model.zeroGrad()
+        let logits = model.forward(batch, training: true)
+        let (loss, gradient, used) = lossFunction.evaluate(logits: logits, batch: batch)
+        guard loss.isFinite else {
+          throw KDError(.numeric, "the loss became \(loss) at epoch \(epoch + 1), step \(state.step + 1) (learning rate \(optimizer.learningRate)); the saved checkpoints are those of earlier epochs. Lower --lr or check the teacher outputs")
+        }
+        model.backward(gradient)
+        clipGradients(model.parameters, maxNorm: options.clip)
+        optimizer.update()
+        state.step += 1
+        state.position.offset += 1
+        epochExamples += batch.count
+        lossSum += Double(loss) * Double(used)
+        lossRows += used
+        if options.checkpointEvery > 0 && state.step % options.checkpointEvery == 0 {
+          state.trainSeconds += Date().timeIntervalSince(start)
+          try saveState(state, model: model, optimizer: optimizer)
+          state.trainSeconds -= Date().timeIntervalSince(start)
+        }
+        if options.maxSteps > 0 && state.step >= options.maxSteps { break }
+      }
+      let seconds = Date().timeIntervalSince(start)
+      state.trainSeconds += seconds
+      state.examplesSeen += epochExamples
+      let v = try evaluate(model, validation)
+      lastValidation = v
+      let trainLoss = lossRows > 0 ? lossSum / Double(lossRows) : .nan
+      try record(epoch: epoch + 1, step: state.step, split: "train",
+                 values: [("loss", trainLoss), ("examples_per_s", Double(epochExamples) / max(seconds, 1e-9)),
+                          ("lr", Double(optimizer.learningRate))])
+      try record(metrics: v, epoch: epoch + 1, step: state.step, split: "validation")
+      let value = v.value(named: metric) ?? .nan
+      let improved = state.bestValue.map { higher ? value > $0 : value < $0 } ?? value.isFinite
+      log(String(format: "%@: epoch %d  loss %.4f  val acc %.4f  macro-F1 %.4f  %@  %.0f ex/s%@", name, epoch + 1, trainLoss,
+                 v.accuracy, v.macroF1, v.teacherAgreement.map { String(format: "agree %.3f", $0) } ?? "",
+                 Double(epochExamples) / max(seconds, 1e-9), improved ? "  *" : ""))
+      if improved {
+        state.bestValue = value
+        state.bestEpoch = epoch + 1
+        state.badEpochs = 0
+        try saveBest(model: model, config: config)
+      } else {
+        state.badEpochs += 1
+      }
+      state.position = LoaderPosition(epoch: epoch + 1, offset: 0, seed: options.seed)
+      let stop = options.patience > 0 && state.badEpochs >= options.patience
+      state.finished = stop || state.position.epoch >= epochs || (options.maxSteps > 0 && state.step >= options.maxSteps)
+      try saveState(state, model: model, optimizer: optimizer)
+      if stop {
+        log("\(name): early stop, no \(metric) improvement for \(options.patience) epochs")
+        break trainLoop
+      }
+    }
+    if !state.finished {
+      state.finished = true
+      try saveState(state, model: model, optimizer: optimizer)
+    }
+
+    // The best checkpoint, on validation and test.
+    guard FileManager.default.fileExists(atPath: (layout.best as NSString).appendingPathComponent("model.safetensors")) else {
+      throw KDError(.numeric, "no checkpoint was saved: the validation \(metric) was never finite")
+    }
+    let best = try StudentCheckpoint.load(path: layout.best)
+    let bestValidation = try evaluate(best.model, validation)
+    _ = lastValidation
+    var testMetrics: ClassificationMetrics?
+    var speed = 0.0
+    if try test.countExamples() > 0 {
+      let t = try evaluate(best.model, test)
+      testMetrics = t
+      try record(metrics: t, epoch: state.bestEpoch, step: state.step, split: "test")
+      speed = try inferenceSpeed(best.model, test)
+      log(String(format: "%@: test acc %.4f  macro-F1 %.4f  (best epoch %d); inference %.0f ex/s (1 thread)", name, t.accuracy,
+                 t.macroF1, state.bestEpoch, speed))
+    } else {
+      log("warning: \(name): the test split of task '\(plan.task)' is empty; no test metrics")
+    }
+    let result = TrainingResult(
+      name: name, task: plan.task, student: config.kind, checkpoint: layout.best, parameters: best.model.parameterCount,
+      sizeBytes: CheckpointWriter.size(of: layout.best), bestEpoch: state.bestEpoch, epochs: state.position.epoch,
+      steps: state.step, trainExamples: trainCount,
+      trainExamplesPerSecond: Double(state.examplesSeen) / max(state.trainSeconds, 1e-9),
+      validation: bestValidation, test: testMetrics, inferenceExamplesPerSecond: speed, resumed: resumed)
+    if let store = resultStore, let runID {
+      let enc = JSONEncoder()
+      enc.outputFormatting = [.sortedKeys]
+      let resultsJSON = String(decoding: try enc.encode(result), as: UTF8.self)
+      let configJSON = String(decoding: try enc.encode(options), as: UTF8.self)
+      let taskID = plan.databases[0].taskID
+      _ = try store.insertModel(runID: runID, name: name, taskID: taskID, kind: config.kind, path: layout.best,
+                                parameters: result.parameters, sizeBytes: result.sizeBytes, configJSON: configJSON,
+                                resultsJSON: resultsJSON)
+    }
+    return result
+  }
+
+  /// Metrics of a model on a split (labeled examples only); the loss is CE against the labels.
+  public func evaluate(_ model: StudentModel, _ loader: StreamingLoader) throws -> ClassificationMetrics {
+    let c = plan.labels.count
+    var acc = MetricsAccumulator(numClasses: c)
+    let ce = DistillationLoss(alpha: 1, temperature: 1)
+    let stream = loader.batches(from: LoaderPosition(epoch: 0, offset: 0, seed: options.seed))
+    defer { stream.cancel() }
+    while let batch = try stream.next() {
+      let logits = model.forward(batch, training: false)
+      let r = ce.evaluate(logits: logits, batch: batch)
+      acc.addLoss(r.loss, count: r.count)
+      let p = softmaxRows(logits, classes: c)
+      for i in 0..<batch.count {
+        var teacherClass: Int?
+        if batch.hasTeacher[i] {
+          var best = 0
+          for j in 1..<c where batch.teacher[i * c + j] > batch.teacher[i * c + best] { best = j }
+          teacherClass = best
+        }
+        acc.add(probabilities: p[(i * c)..<((i + 1) * c)], label: Int(batch.labels[i]), teacherClass: teacherClass)
+      }
+    }
+    return acc.result()
+  }
+
+  /// Examples per second of `forward` over (up to 20k examples of) a split, one thread, repeated for at least a second.
+  public func inferenceSpeed(_ model: StudentModel, _ loader: StreamingLoader) throws -> Double {
+    var batches: [Batch] = []
+    var n = 0
+    let stream = loader.batches(from: LoaderPosition(epoch: 0, offset: 0, seed: options.seed))
+    defer { stream.cancel() }
+    while n < 20000, let b = try stream.next() {
+      batches.append(b)
+      n += b.count
+    }
+    guard n > 0 else { return 0 }
+    var done = 0
+    let start = Date()
+    var sink: Float = 0
+    repeat {
+      for b in batches {
+        let z = model.forward(b, training: false)
+        sink += z[0]
+        done += b.count
+      }
+    } while Date().timeIntervalSince(start) < 1
+    if sink.isNaN { log("note: NaN logits during the speed run") }
+    return Double(done) / Date().timeIntervalSince(start)
+  }
+
+  // MARK: Files
+
+  func checkpointConfig(_ config: StudentConfig) throws -> Data {
+    let file = StudentCheckpoint.ConfigFile(student: config, labels: plan.labels, task: plan.task,
+                                            tokenizer: plan.tokenizerName, training: options)
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return try enc.encode(file)
+  }
+
+  func saveBest(model: StudentModel, config: StudentConfig) throws {
+    var files: [String: Data] = [
+      "model.safetensors": try StudentCheckpoint.weights(of: model),
+      "config.json": try checkpointConfig(config),
+    ]
+    if !plan.tokenizerDefinition.isEmpty {
+      let isJSON = plan.tokenizerDefinition.first(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x09 }) == UInt8(ascii: "{")
+      files[isJSON ? "tokenizer.json" : "vocab.txt"] = Data(plan.tokenizerDefinition)
+    }
+    try CheckpointWriter.write(path: layout.best, files: files)
+  }
+
+  func saveState(_ state: TrainerState, model: StudentModel, optimizer: AdamW) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try CheckpointWriter.write(path: layout.state, files: [
+      "model.safetensors": try StudentCheckpoint.weights(of: model),
+      "optimizer.safetensors": try SafeTensorsF32.encode(optimizer.stateTensors().map { ($0.0, $0.1, $0.2) }),
+      "trainer_state.json": try enc.encode(state),
+    ])
+  }
+
+  /// The saved state when it belongs to this exact configuration and is unfinished.
+  func loadState(model: StudentModel, optimizer: AdamW) throws -> TrainerState? {
+    let statePath = (layout.state as NSString).appendingPathComponent("trainer_state.json")
+    guard let data = FileManager.default.contents(atPath: statePath),
+      let state = try? JSONDecoder().decode(TrainerState.self, from: data)
+    else { return nil }
+    guard state.fingerprint == fingerprint, !state.finished else { return nil }
+    try StudentCheckpoint.loadWeights(into: model, path: (layout.state as NSString).appendingPathComponent("model.safetensors"))
+    let optPath = (layout.state as NSString).appendingPathComponent("optimizer.safetensors")
+    try optimizer.restore(from: try SafeTensorsF32.read(path: optPath), file: optPath)
+    return state
+  }
+
+  // MARK: Metrics
+
+  func record(metrics m: ClassificationMetrics, epoch: Int, step: Int, split: String) throws {
+    var values: [(String, Double)] = [("accuracy", m.accuracy), ("macro_f1", m.macroF1), ("ece", m.ece),
+                                      ("examples", Double(m.examples))]
+    if let a = m.teacherAgreement { values.append(("agreement", a)) }
+    if let l = m.loss { values.append(("loss", l)) }
+    for (i, f) in m.perClassF1.enumerated() where i < plan.labels.count { values.append(("f1:" + plan.labels[i], f)) }
+    try record(epoch: epoch, step: step, split: split, values: values)
+  }
+
+  func record(epoch: Int, step: Int, split: String, values: [(String, Double)]) throws {
+    if let store = resultStore, let runID {
+      try store.insertMetrics(runID: runID, model: name, epoch: epoch, step: step, split: split,
+                              values: values.map { (name: $0.0, value: $0.1) })
+    }
+    var object: [String: Any] = ["model": name, "task": plan.task, "epoch": epoch, "step": step, "split": split]
+    for (k, v) in values where v.isFinite { object[k] = v }
+    let line = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) + Data("\n".utf8)
+    try FileManager.default.createDirectory(atPath: layout.root, withIntermediateDirectories: true)
+    if let h = FileHandle(forWritingAtPath: layout.metricsFile) {
+      h.seekToEndOfFile()
+      h.write(line)
+      h.closeFile()
+    } else {
+      FileManager.default.createFile(atPath: layout.metricsFile, contents: line)
+    }
+  }
+}

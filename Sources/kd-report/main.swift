@@ -1,2 +1,0 @@
-// kd-report: placeholder until its issue lands.
-print("kd-report: not implemented yet")

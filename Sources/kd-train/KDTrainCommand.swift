@@ -1,0 +1,14 @@
+import ArgumentParser
+import Foundation
+import KDCLI
+import KDCore
+import KDTrain
+
+@main
+struct KDTrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "kd-train",
+    abstract: "Distil a small student from cached teacher outputs, evaluate it, and use it.",
+    subcommands: [Train.self, Bench.self],
+    defaultSubcommand: Train.self)
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import KDCLI
+import KDCore
+import KDTrain
+
+/// Flags shared by `train` and `bench`.
+struct TrainingFlags: ParsableArguments {
+  @Option(name: .customLong("extra-db"), help: "Another database to read training data from (repeatable).")
+  var extraDB: [String] = []
+  @Option(help: "Task to train (repeatable). Default: every task with cached teacher outputs, one after another.")
+  var task: [String] = []
+  @Option(help: "Teacher to distil from (repeatable). Default: the task's only teacher with outputs.")
+  var teacher: [String] = []
+  @Option(name: .customLong("teacher-weight"), help: "Weight of each --teacher, in order (repeatable).")
+  var teacherWeight: [Float] = []
+  @Option(help: "Student: bow (fastText-style) or mlp.")
+  var student = "bow"
+  @Option(help: "Weight of the label CE term; 1 = no-KD baseline.")
+  var alpha: Float = 0.5
+  @Option(help: "Distillation temperature T.")
+  var temperature: Float = 2
+  @Option(help: "Peak learning rate (AdamW).")
+  var lr: Float = 0.01
+  @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay (weights, not biases or embeddings).")
+  var weightDecay: Float = 0
+  @Option(help: "Warmup as a share of all steps.")
+  var warmup: Double = 0.05
+  @Option(help: "Decay after warmup: linear, cosine or constant.")
+  var schedule = "linear"
+  @Option(help: "Clip the global gradient norm to this (0: off).")
+  var clip: Float = 5
+  @Option(name: .customLong("batch-size"), help: "Examples per step.")
+  var batchSize = 32
+  @Option(help: "Epochs (an upper bound with early stopping).")
+  var epochs = 15
+  @Option(help: "Stop after this many steps (0: no limit).")
+  var steps = 0
+  @Option(help: "Seed of initialisation and shuffling.")
+  var seed: UInt64 = 1
+  @Option(name: .customLong("label-fraction"), help: "Keep training labels for this share of train examples (low-label setting).")
+  var labelFraction: Double = 1
+  @Option(name: .customLong("label-seed"), help: "Seed of the labeled subset (same rule as kd-teacher-cache).")
+  var labelSeed: UInt64 = 0
+  @Option(name: .customLong("early-stop-metric"), help: "Validation metric for model selection: macro_f1, accuracy, agreement, ece, loss.")
+  var earlyStopMetric = "macro_f1"
+  @Option(help: "Epochs without improvement before stopping (0: never).")
+  var patience = 4
+  @Option(help: "Only examples of this domain (repeatable).")
+  var domain: [String] = []
+  @Option(help: "Embedding width.")
+  var dim = 64
+  @Option(help: "Hashed bigram buckets (0: unigrams only).")
+  var buckets = 1 << 17
+  @Option(help: "Hidden widths of the mlp student, comma-separated.")
+  var hidden = "256"
+  @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length.")
+  var maxTokens = 256
+  @Option(name: .customLong("checkpoint-every"), help: "Save a resumable state every N steps (0: at epoch ends only).")
+  var checkpointEvery = 2000
+
+  func options() throws -> TrainingOptions {
+    var o = TrainingOptions()
+    o.student = student
+    o.alpha = alpha
+    o.temperature = temperature
+    o.teacherWeights = teacherWeight
+    o.learningRate = lr
+    o.weightDecay = weightDecay
+    o.warmup = warmup
+    guard let d = LearningRateSchedule.Decay(rawValue: schedule) else {
+      throw ValidationError("--schedule must be linear, cosine or constant")
+    }
+    o.decay = d
+    o.clip = clip
+    o.batchSize = batchSize
+    o.epochs = epochs
+    o.maxSteps = steps
+    o.seed = seed
+    o.labelFraction = labelFraction
+    o.labelSeed = labelSeed
+    o.earlyStopMetric = earlyStopMetric
+    o.patience = patience
+    o.domains = domain
+    o.dimension = dim
+    o.buckets = buckets
+    let widths = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
+      throw ValidationError("--hidden takes positive widths, e.g. 256 or 256,128")
+    }
+    o.hidden = widths.compactMap { $0 }
+    o.maxTokens = maxTokens
+    o.checkpointEvery = checkpointEvery
+    if !teacherWeight.isEmpty && teacherWeight.count != teacher.count {
+      throw ValidationError("give one --teacher-weight per --teacher")
+    }
+    return o
+  }
+}
+
+struct Train: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Train a student (KD or baseline) per task; --compare trains both and prints a table.",
+    discussion: """
+      Reads examples, token ids and cached teacher outputs from --db (and any
+      --extra-db), trains with L = α·CE + (1−α)·T²·KL, selects the best epoch
+      on validation, evaluates it on test, and saves it atomically under
+      <db-dir>/kd-models/<task>/<kd|baseline>/best (model.safetensors,
+      config.json, tokenizer). A killed run resumes from <...>/state.
+
+      Examples:
+        kd-train --db data.sqlite
+        kd-train --db data.sqlite --compare --label-fraction 0.1
+        kd-train --db data.sqlite --task banking77 --student mlp --alpha 0.3 --temperature 4
+        kd-train --db data.sqlite --alpha 1          # the no-KD baseline
+
+      \(KDExit.helpText)
+      """)
+
+  @OptionGroup var common: CommonOptions
+  @OptionGroup var flags: TrainingFlags
+  @Flag(help: "Train the KD student and the no-KD baseline with the same settings and print teacher vs KD vs baseline.")
+  var compare = false
+  @Option(help: "Name of the model in the metrics/models tables (default kd, or baseline when --alpha 1).")
+  var name: String?
+  @Option(help: "Checkpoint folder root (default <db-dir>/kd-models).")
+  var out: String?
+  @Flag(help: "Ignore a saved state and train from scratch.")
+  var restart = false
+
+  func run() throws {
+    common.configureLogging()
+    Interruption.shared.install()
+    try runStage(tool: "kd-train") {
+      var request = TrainingRequest(databases: [common.db] + flags.extraDB)
+      request.tasks = flags.task
+      request.teachers = flags.teacher
+      request.options = try flags.options()
+      request.compare = compare
+      request.name = name
+      request.outputRoot = out
+      request.restart = restart
+      request.commandLine = currentCommandLine
+      let session = TrainingSession(request: request)
+      session.log = { Log.info($0) }
+      session.shouldStop = { Interruption.shared.requested }
+      let outcomes: [TaskOutcome]
+      do {
+        outcomes = try session.run()
+      } catch let e as KDError where e.message.hasPrefix("interrupted") {
+        Log.error("kd-train: \(e.message)")
+        return KDExit.interrupted
+      }
+      if common.json {
+        printJSON(encodable: ["tasks": outcomes])
+      } else {
+        print(comparisonTable(outcomes.flatMap(\.rows)), terminator: "")
+      }
+      return KDExit.success
+    }
+  }
+}

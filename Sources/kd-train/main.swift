@@ -1,2 +1,0 @@
-// kd-train: placeholder until its issue lands.
-print("kd-train: not implemented yet")

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Teacher encoder speed: kd (Swift + OpenBLAS) beside PyTorch CPU and ONNX Runtime,
+# same checkpoint, shapes, token ids and thread count, in the same run.
+#
+# Usage: KD_BIN=.build/release tools/bench/teacher/run.sh [MODEL_DIR]
+#   MODEL_DIR  default models/all-MiniLM-L6-v2
+#   THREADS    default 2;  ROUNDS default 2 (implementations alternate; the best median per impl is kept)
+#   ITERATIONS default 10 batches at 32x128 (10x that at batch 1)
+# Builds nothing: needs $KD_BIN/kd-bench-teacher (swift build -c release --product kd-bench-teacher),
+# and python3 with torch, transformers, onnxruntime, onnx, onnxscript.
+set -euo pipefail
+MODEL=${1:-models/all-MiniLM-L6-v2}
+KD_BIN=${KD_BIN:?set KD_BIN to the directory with release binaries, e.g. .build/release}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-2}
+ITERATIONS=${ITERATIONS:-10}
+HERE=$(cd "$(dirname "$0")" && pwd)
+[ -f "$MODEL/model.safetensors" ] || { echo "no checkpoint at $MODEL (make models)" >&2; exit 2; }
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+for r in $(seq "$ROUNDS"); do
+  "$KD_BIN/kd-bench-teacher" --model "$MODEL" --threads "$THREADS" --batch 32 --seq 128 --iterations "$ITERATIONS" >>"$OUT"
+  "$KD_BIN/kd-bench-teacher" --model "$MODEL" --threads "$THREADS" --batch 1 --seq 64 --iterations $((ITERATIONS * 10)) >>"$OUT"
+  python3 "$HERE/bench_reference.py" --model "$MODEL" --threads "$THREADS" --iterations "$ITERATIONS" 2>/dev/null | grep '^{' >>"$OUT"
+done
+python3 - "$OUT" "$THREADS" <<'PY'
+import json, sys, os
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+best = {}
+for r in rows:
+    k = (r["impl"], r["batch"], r["seq"])
+    if k not in best or r["median_s"] < best[k]["median_s"]:
+        best[k] = r
+core = next((r.get("blas_core") for r in rows if r["impl"] == "kd-swift"), "?")
+print(f"Teacher encoder, {os.cpu_count()} CPUs, {sys.argv[2]} threads, OpenBLAS core {core}; best median of each implementation over rounds.\n")
+print("| shape (batch x seq) | impl | median ms/batch | sequences/s | GFLOP/s | kd / impl |")
+print("|---|---|---:|---:|---:|---:|")
+for b, s in [(32, 128), (1, 64)]:
+    kd = best.get(("kd-swift", b, s))
+    for impl in ["kd-swift", "pytorch", "onnxruntime"]:
+        r = best.get((impl, b, s))
+        if not r:
+            continue
+        ratio = f"{kd['seq_per_s'] / r['seq_per_s']:.2f}x" if kd else "-"
+        print(f"| {b} x {s} | {impl} | {r['median_s']*1e3:.1f} | {r['seq_per_s']:.1f} | {r['gflops']:.1f} | {ratio} |")
+PY
