@@ -2,6 +2,7 @@ import Foundation
 import KDCore
 import KDModels
 import KDStore
+import KDTokenizers
 
 /// A native teacher: a BERT-family checkpoint run on CPU (`BertEncoder`),
 /// with either its own classification head or a head fitted on its pooled
@@ -49,10 +50,10 @@ public final class EncoderTeacher: TeacherBackend {
     guard let tokPath, let bytes = FileManager.default.contents(atPath: tokPath) else {
       throw KDError(.io, "no tokenizer.json or vocab.txt beside the checkpoint", file: directory)
     }
-    let hash = bytes.withUnsafeBytes { StableHash.hex(StableHash.fnv1a64($0)) }
+    let tokenizer = try Tokenizer.load(path: tokPath)
     let info = TeacherTokenizerInfo(
-      name: (directory as NSString).lastPathComponent + "/" + (tokPath as NSString).lastPathComponent,
-      contentHash: hash, vocabularySize: encoder.config.vocabSize, fileBytes: Array(bytes))
+      name: URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent + "/" + (tokPath as NSString).lastPathComponent,
+      contentHash: tokenizer.contentHash, vocabularySize: tokenizer.vocabularySize, fileBytes: Array(bytes))
     var limit = encoder.maxPositions
     if let data = FileManager.default.contents(atPath: directory + "/sentence_bert_config.json"),
       let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let m = obj["max_seq_length"] as? Int, m > 2
@@ -63,7 +64,10 @@ public final class EncoderTeacher: TeacherBackend {
       guard maxTokens >= 3 else { throw KDError(.usage, "--max-tokens must be at least 3", field: "--max-tokens") }
       limit = min(encoder.maxPositions, maxTokens)
     }
-    return EncoderTeacher(encoder: encoder, directory: directory, tokenizerInfo: info, maxTokens: limit)
+    let teacher = EncoderTeacher(encoder: encoder, directory: directory, tokenizerInfo: info, maxTokens: limit)
+    // As kd-ingest stores ids: special tokens, no truncation, no padding.
+    teacher.tokenizer = { tokenizer.encode($0, addSpecialTokens: true, truncation: nil, padding: nil).ids }
+    return teacher
   }
 
   init(encoder: BertEncoder, directory: String, tokenizerInfo: TeacherTokenizerInfo?, maxTokens: Int?) {

@@ -252,3 +252,34 @@ enum TinyCheckpoint {
     #expect(e?.message.contains("make models") == true)
   }
 }
+
+/// The default teacher, when `models/all-MiniLM-L6-v2` is present (`make models`).
+@Suite(.enabled(if: TestPaths.defaultTeacher != nil, "models/all-MiniLM-L6-v2 is absent (run `make models`)"))
+struct DefaultTeacherTests {
+  @Test func miniLMFitsAHeadAndWindowsLongExamples() throws {
+    let model = try #require(TestPaths.defaultTeacher)
+    let dir = try TemporaryDirectory()
+    let store = try makeTemporaryStore(dir)
+    let pos = ["a wonderful, moving film", "great acting and a superb story", "I loved every minute", "brilliant and funny"]
+    let neg = ["a dull, boring mess", "terrible acting and an awful plot", "I hated every minute", "tedious and unfunny"]
+    var examples: [CorpusFixture.Example] = []
+    for (i, t) in pos.enumerated() { examples.append(.init(text: t, label: "pos", split: i < 3 ? .train : .validation, ids: [])) }
+    for (i, t) in neg.enumerated() { examples.append(.init(text: t, label: "neg", split: i < 3 ? .train : .validation, ids: [])) }
+    let long = Array(repeating: "the plot was wonderful and the actors were great", count: 40).joined(separator: " ")
+    examples.append(.init(text: long, label: nil, split: .test, ids: []))
+    let ids = try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: examples, tokenizerHash: nil)
+    let teacher = try EncoderTeacher.load(directory: model, threads: 2)
+    #expect(teacher.maxTokens == 256)
+    var o = TeacherCacheOptions()
+    o.batchSize = 8
+    let s = try TeacherCache(store: store, backend: teacher, options: o).run(runID: nil)
+    #expect(s[0].teacher == "all-MiniLM-L6-v2")
+    #expect(s[0].head == "fitted")
+    #expect(s[0].tokenizedNow == 9)
+    #expect(s[0].cachedNow == 9)
+    #expect(s[0].windowed == 1)
+    let t = try #require(try store.teacher(named: "all-MiniLM-L6-v2"))
+    let out = try #require(try store.teacherOutput(teacher: t, exampleID: ids[8]))
+    #expect(out.logits.values[1] > out.logits.values[0], "a text repeating 'wonderful … great' should lean positive")
+  }
+}
