@@ -135,6 +135,27 @@ public final class EncoderTeacher: TeacherBackend {
     guard opts.labelFraction > 0, opts.labelFraction <= 1 else {
       throw KDError(.usage, "--label-fraction must be in (0, 1], got \(opts.labelFraction)", field: "--label-fraction")
     }
+    let encoderHash = StableHash.hex(StableHash.fnv1a64(
+      "\(encoder.checkpointHash)|\(tokenizerInfo?.contentHash ?? "")|\(encoder.pooling.rawValue)|\(encoder.normalizeEmbeddings)|\(maxTokens ?? 0)"))
+    // An existing teacher keeps its head, so that all its outputs come from one
+    // head even when labels were added since (refit with --replace or a new --name).
+    if let existing = context.existingTeacher, existing.taskID == task.id, let blob = existing.headBlob,
+      let json = existing.headJSON,
+      let recorded = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any],
+      recorded["encoder_hash"] as? String == encoderHash,
+      recorded["label_fraction"] as? Double == opts.labelFraction,
+      (recorded["label_seed"] as? Int).map({ UInt64(truncatingIfNeeded: $0) }) == opts.labelSeed
+    {
+      let head = try HeadBlob.decode(blob)
+      guard head.labels == task.labels else {
+        throw KDError(
+          .input, "teacher '\(existing.name)' was fitted for labels \(head.labels), the task now has \(task.labels); pass --replace to refit",
+          field: "--replace")
+      }
+      try encoder.attachFittedHead(head)
+      context.log("keeping the head of teacher \(existing.name) (fitted on \(recorded["train_examples"] ?? "?") labels; --replace refits)")
+      return (json, blob)
+    }
     let allTrain = try store.labeledExamples(taskID: task.id, split: .train)
     var train = allTrain.filter { opts.labelFraction >= 1 || Self.inFraction($0.exampleID, fraction: opts.labelFraction, seed: opts.labelSeed) }
     guard !allTrain.isEmpty else {
@@ -162,8 +183,6 @@ public final class EncoderTeacher: TeacherBackend {
       strengths = [strengths.sorted()[strengths.count / 2]]
       validationSource = "none (too few labels): fixed strength"
     }
-    let encoderHash = StableHash.hex(StableHash.fnv1a64(
-      "\(encoder.checkpointHash)|\(tokenizerInfo?.contentHash ?? "")|\(encoder.pooling.rawValue)|\(encoder.normalizeEmbeddings)|\(maxTokens ?? 0)"))
     var key = "labels:" + task.labels.joined(separator: "\u{1F}") + "|strengths:" + strengths.map { "\($0)" }.joined(separator: ",")
     for (tag, rows) in [("train", train), ("validation", validation)] {
       key += "|\(tag):"

@@ -101,6 +101,7 @@ public final class TeacherCache: TeacherPreparationContext {
   /// Test hook: called after each committed chunk with the number of examples cached so far.
   public var afterCommit: ((Int) -> Void)?
 
+  public private(set) var existingTeacher: TeacherRecord?
   private var tokenizerID: Int64?
   private var maxTokens: Int?
   public private(set) var interrupted = false
@@ -187,6 +188,8 @@ public final class TeacherCache: TeacherPreparationContext {
     }
 
     log("preparing the teacher for task \(task.name)")
+    existingTeacher = options.replace ? nil : try store.teacher(named: try teacherName(task: task, qualified: qualified))
+    defer { existingTeacher = nil }
     let desc = try backend.prepare(task: task, context: self)
     let name = try teacherName(task: task, qualified: qualified)
     maxTokens = desc.maxTokens

@@ -186,6 +186,29 @@ enum TinyCheckpoint {
     #expect(used == expected)
   }
 
+  @Test func anExistingTeacherKeepsItsHeadWhenLabelsAreAdded() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("tiny"))
+    let store = try makeTemporaryStore(dir)
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 12, validation: 4, test: 0), tokenizerHash: hash)
+    _ = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options()).run(runID: nil)
+    let before = try #require(try store.teacher(named: "tiny"))
+    // New labeled examples arrive (a cron ingest): the next run caches them with the same head.
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 6, validation: 0, test: 0, seed: 99), tokenizerHash: hash)
+    let cache = TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options())
+    var logs: [String] = []
+    cache.logger = { logs.append($0) }
+    let s = try cache.run(runID: nil)
+    #expect(s[0].cachedNow == 6)
+    #expect(logs.contains { $0.contains("keeping the head of teacher tiny") })
+    #expect(try store.teacher(named: "tiny")?.headBlob == before.headBlob)
+    // --replace refits on all labels and recomputes everything.
+    let r = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options { $0.replace = true }).run(runID: nil)
+    #expect(r[0].cachedNow == 22)
+    let head = try #require(try JSONSerialization.jsonObject(with: Data((try store.teacher(named: "tiny")?.headJSON ?? "").utf8)) as? [String: Any])
+    #expect(head["train_examples"] as? Int == 18)
+  }
+
   @Test func noLabeledTrainingExamplesIsAClearError() throws {
     let dir = try TemporaryDirectory()
     let hash = try TinyCheckpoint.write(dir.file("tiny"))
