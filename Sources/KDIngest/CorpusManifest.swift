@@ -63,7 +63,8 @@ public struct CorpusManifest: Codable, Equatable {
     public var stride: Int?
     public var validationFraction: Double?
     public var splitFractions: [Double]?
-    public var xml: GenericXMLSettings?
+    /// Generic XML reader settings (`format: xml`): see docs/readers.md.
+    public var xml: GenericXMLConfig?
 
     enum CodingKeys: String, CodingKey {
       case path, skip, format, domain, task, encoding, delimiter, text, title, label, id, split
@@ -80,16 +81,6 @@ public struct CorpusManifest: Codable, Equatable {
   public struct LabelRule: Codable, Equatable {
     public var match: String
     public var label: String
-  }
-
-  /// Generic XML reader settings (XPath expressions), for schemas without a dedicated reader.
-  public struct GenericXMLSettings: Codable, Equatable {
-    public var record: String
-    public var text: [String]
-    public var id: String?
-    public var title: String?
-    public var labels: [String: String]?
-    public var namespaces: [String: String]?
   }
 
   /// Loads a manifest file (YAML).
@@ -146,7 +137,7 @@ public struct CorpusManifest: Codable, Equatable {
         throw KDError(.input, "split_fractions must be three non-negative numbers (train, validation, test) that sum to 1", file: path, field: "files[\(i)].split_fractions")
       }
       if e.format == "xml" && e.xml == nil {
-        throw KDError(.input, "format xml needs an `xml:` block (record, text, id, labels XPaths)", file: path, field: "files[\(i)].xml")
+        throw KDError(.input, "format xml needs an `xml:` block (record_path, text_paths, id_path, label_paths)", file: path, field: "files[\(i)].xml")
       }
     }
   }

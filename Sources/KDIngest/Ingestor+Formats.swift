@@ -48,7 +48,7 @@ extension Ingestor {
 
   func readPlainText(_ text: String, file: PlannedFile, into w: SourceWriter) throws {
     let name = PathText.stem(file.relativePath)
-    let firstLine = text.prefix(while: { $0 != "\n" }).trimmingCharacters(in: .whitespaces)
+    let firstLine = TextScan.trimmed(text.prefix(while: { $0 != "\n" }))
     let mapper = try labelMapper(file, plural: false)
     let labels = file.task.map { t in mapper.labels([]).map { (t, $0) } } ?? []
     try w.addDocument(externalID: name, docKey: file.relativePath, title: firstLine.isEmpty ? nil : String(firstLine.prefix(200)),
@@ -58,18 +58,15 @@ extension Ingestor {
   /// One example per non-empty line; labels optionally from a parallel file
   /// (line i of the labels file tags line i of this file).
   func readLines(_ text: String, file: PlannedFile, into w: SourceWriter) throws {
-    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+    let lines = Self.splitLines(text)
     var labelLines: [Substring]?
     if let lf = file.labelsFromPath {
       let full = PathText.join(rootFolder(of: file), lf)
       let bytes = try FileBytes.read(path: full, display: lf)
       let t = try FileBytes.decodeText(bytes, display: lf, latin1: false)
-      var ls = t.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
-      if ls.last == "" { ls.removeLast() }
-      var mine = lines
-      if mine.last == "" { mine.removeLast() }
-      guard ls.count == mine.count else {
-        throw KDError(.input, "labels file \(lf) has \(ls.count) lines but the text file has \(mine.count); they must pair line by line",
+      let ls = Self.splitLines(t).map(\.text)
+      guard ls.count == lines.count else {
+        throw KDError(.input, "labels file \(lf) has \(ls.count) lines but the text file has \(lines.count); they must pair line by line",
                       file: file.relativePath)
       }
       labelLines = ls
@@ -77,22 +74,46 @@ extension Ingestor {
     let mapper = try labelMapper(file, plural: labelLines != nil)
     let task = file.task
     var examples: [PendingExample] = []
-    var offset = 0
     for (i, line) in lines.enumerated() {
-      let t = String(line)
-      let n = line.unicodeScalars.count
-      defer { offset += n + 1 }
-      if t.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+      if TextScan.isBlank(line.text) { continue }
       var labels: [(String, String)] = []
       if let task {
         let raw = labelLines.map { [String($0[i])] } ?? []
         labels = mapper.labels(raw).map { (task, $0) }
       }
-      examples.append(PendingExample(text: t, charStart: offset, charEnd: offset + t.unicodeScalars.count, section: nil, labels: labels))
+      let t = String(line.text)
+      examples.append(PendingExample(text: t, charStart: line.start, charEnd: line.start + t.unicodeScalars.count,
+                                     section: nil, labels: labels))
     }
     let name = PathText.stem(file.relativePath)
     try w.addDocument(externalID: name, docKey: file.relativePath, title: nil, explicitSplit: nil, text: nil,
                       presegmented: examples, labels: [])
+  }
+
+  /// Lines of a text (LF or CRLF), with their Unicode-scalar start offsets;
+  /// a final newline does not open an empty last line.
+  static func splitLines(_ text: String) -> [(text: Substring, start: Int)] {
+    var out: [(Substring, Int)] = []
+    let u = text.unicodeScalars
+    var lineStart = u.startIndex
+    var offset = 0, startOffset = 0
+    var i = u.startIndex
+    while i < u.endIndex {
+      if u[i] == "\n" {
+        var end = i
+        if end > lineStart, u[u.index(before: end)] == "\r" { end = u.index(before: end) }
+        out.append((text[lineStart..<end], startOffset))
+        i = u.index(after: i)
+        offset += 1
+        lineStart = i
+        startOffset = offset
+        continue
+      }
+      i = u.index(after: i)
+      offset += 1
+    }
+    if lineStart < u.endIndex { out.append((text[lineStart..<u.endIndex], startOffset)) }
+    return out
   }
 
   func rootFolder(of file: PlannedFile) -> String {
@@ -114,7 +135,7 @@ extension Ingestor {
     try CSVReader(delimiter: delimiter).parse(Array(text.utf8), onRecord: { rec in
       if fatal != nil { return }
       guard let h = header else {
-        let names = rec.fields.map { $0.trimmingCharacters(in: .whitespaces) }
+        let names = rec.fields.map { TextScan.trimmed($0) }
         header = names
         func find(_ wanted: String?, _ defaults: [String]) throws -> Int? {
           if let wanted {
@@ -147,7 +168,7 @@ extension Ingestor {
         return
       }
       let text = rec.fields[cols.text]
-      if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+      if TextScan.isBlank(text) {
         w.rowErrors.append((rec.line, "empty text"))
         return
       }
@@ -188,7 +209,7 @@ extension Ingestor {
     var mappers: [Bool: LabelMapper] = [:]
     for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
       lineNo += 1
-      let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
+      let line = TextScan.trimmed(rawLine)
       if line.isEmpty { continue }
       let obj: Any
       do {
@@ -205,7 +226,7 @@ extension Ingestor {
         w.rowErrors.append((lineNo, dict[textKey] == nil ? "no '\(textKey)' field" : "'\(textKey)' is not a string"))
         continue
       }
-      if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+      if TextScan.isBlank(text) {
         w.rowErrors.append((lineNo, "empty text"))
         continue
       }
@@ -314,14 +335,12 @@ extension Ingestor {
   }
 
   /// The reader a manifest names; `xml` builds the generic XPath reader from the entry's `xml:` block.
-  func structuredReader(named name: String, settings: CorpusManifest.GenericXMLSettings?, file: PlannedFile) throws -> StructuredReader {
-    if name == "xml" {
-      guard let s = settings else {
+  func structuredReader(named name: String, settings: GenericXMLConfig?, file: PlannedFile) throws -> StructuredReader {
+    if name == "xml" || name == "generic" {
+      guard let settings else {
         throw KDError(.input, "format xml needs an `xml:` block in the manifest", file: file.relativePath)
       }
-      return try GenericXMLReader(config: GenericXMLConfig(
-        recordPath: s.record, textPaths: s.text, idPath: s.id, titlePath: s.title,
-        labelPaths: s.labels ?? [:], namespaces: s.namespaces ?? [:]))
+      return try GenericXMLReader(config: settings)
     }
     return try ReaderRegistry.reader(named: name, options: [:])
   }

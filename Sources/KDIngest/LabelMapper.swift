@@ -48,7 +48,7 @@ struct LabelMapper {
     }
     var out: [String] = []
     for t in tags {
-      let tag = t.trimmingCharacters(in: .whitespacesAndNewlines)
+      let tag = TextScan.trimmed(t)
       if tag.isEmpty { continue }
       var name = map[tag] ?? tag
       if !rules.isEmpty {

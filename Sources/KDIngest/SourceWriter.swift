@@ -108,7 +108,7 @@ final class SourceWriter {
         rowErrors.append((line, "example text is \(p.text.utf8.count >> 20) MB, over the \(maxExampleBytes >> 20) MB limit (--max-example-mb); use `segment: sentences` or `window`"))
         continue
       }
-      if p.text.allSatisfy({ $0.isWhitespace }) { continue }
+      if TextScan.isBlank(p.text) { continue }
       kept.append(p)
     }
     if kept.isEmpty { return }
@@ -148,15 +148,9 @@ final class SourceWriter {
          text.unicodeScalars.distance(from: text.startIndex, to: r.upperBound))
       }
     case "lines":
-      var out: [(String, Int?, Int?)] = []
-      var offset = 0
-      for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-        let n = line.unicodeScalars.count
-        let t = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
-        if !t.trimmingCharacters(in: .whitespaces).isEmpty { out.append((t, offset, offset + t.unicodeScalars.count)) }
-        offset += n + 1
+      return Ingestor.splitLines(text).compactMap { line in
+        TextScan.isBlank(line.text) ? nil : (String(line.text), line.start, line.start + line.text.unicodeScalars.count)
       }
-      return out
     case "window":
       guard let windowRanges else {
         throw KDError(.usage, "segment: window needs a tokenizer (--tokenizer)", file: file.relativePath)

@@ -35,7 +35,39 @@ struct SendablePointer: @unchecked Sendable {
   let p: UnsafeMutablePointer<Float>
 }
 
+/// Worker `k`'s share `[c0, c1)` of `n` columns, on multiples of 16.
+@inline(__always)
+func columnShare(_ k: Int, of workers: Int, columns n: Int) -> Range<Int> {
+  let blocks = (n + 15) / 16
+  let c0 = min(n, blocks * k / workers * 16), c1 = min(n, blocks * (k + 1) / workers * 16)
+  return c0..<c1
+}
+
+/// `out[:, cols] (+)= bias[cols] + input · W[cols, :]ᵀ` for the columns in `cols`, all `rows` rows.
+@inline(__always)
+func linearColumns(_ cols: Range<Int>, rows: Int, input: UnsafePointer<Float>, inDim: Int,
+                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                   output: UnsafeMutablePointer<Float>, ldOut: Int, accumulate: Bool) {
+  guard !cols.isEmpty else { return }
+  let c0 = cols.lowerBound, n = cols.count
+  for r in 0..<rows {
+    let o = output + r * ldOut + c0
+    if accumulate {
+      for j in 0..<n { o[j] += bias[c0 + j] }
+    } else {
+      o.update(from: bias + c0, count: n)
+    }
+  }
+  BLAS.sgemm(transB: true, m: rows, n: n, k: inDim, a: input, lda: inDim, b: weight + c0 * inDim, ldb: inDim,
+             beta: 1, c: output + c0, ldc: ldOut)
+}
+
 extension BertEncoder {
+  /// Below this many tokens per worker, dense layers split output columns
+  /// across workers instead of rows: each worker then packs only its share of
+  /// the weights (packing a whole weight matrix per worker dominates small batches).
+  static let defaultMinRowsPerWorker = 128
+
   func runForward(_ batch: [[Int32]], workspace: inout Workspace) throws -> EncoderOutput {
     let c = config
     let B = batch.count, H = c.hiddenSize, I = c.intermediateSize
@@ -61,7 +93,8 @@ extension BertEncoder {
     let x = workspace.x.p, qkv = workspace.qkv.p, ctx = workspace.ctx.p, inter = workspace.inter.p
     let scores = workspace.scores.p
     let w = weights
-    let rowWorkers = min(workers, T)
+    let splitRows = T >= workers * minRowsPerWorker
+    let rowWorkers = splitRows ? workers : 1
     let eps = c.layerNormEps
     let wordPtr = file.rawPointer(w.word), wordType = w.word.dtype, wordBytes = w.word.dtype.byteCount
 
@@ -88,8 +121,15 @@ extension BertEncoder {
             }
           }
           Kernels.layerNormInPlace(x + r0 * H, rows: r1 - r0, cols: H, gamma: w.embLNg.p, beta: w.embLNb.p, eps: eps)
-          qkvProjection(r0, r1 - r0, w.layers[0])
+          if splitRows { qkvProjection(r0, r1 - r0, w.layers[0]) }
         }
+      }
+    }
+    if !splitRows {
+      let L0 = w.layers[0]
+      parallelFor(workers) { k in
+        linearColumns(columnShare(k, of: workers, columns: 3 * H), rows: T, input: x, inDim: H, weight: L0.wqkv.p,
+                      bias: L0.bqkv.p, output: qkv, ldOut: 3 * H, accumulate: false)
       }
     }
 
@@ -113,8 +153,35 @@ extension BertEncoder {
           item += attnWorkers
         }
       }
-      // Output projection + residual + LN, feed-forward + residual + LN, next layer's QKV; split by rows.
       let next: LayerWeights? = l + 1 < w.layers.count ? w.layers[l + 1] : nil
+      if !splitRows {
+        // Few tokens: split each product by output columns; LayerNorm between products.
+        parallelFor(workers) { k in
+          linearColumns(columnShare(k, of: workers, columns: H), rows: T, input: ctx, inDim: H, weight: L.wo.p,
+                        bias: L.bo.p, output: x, ldOut: H, accumulate: true)
+        }
+        Kernels.layerNormInPlace(x, rows: T, cols: H, gamma: L.ln1g.p, beta: L.ln1b.p, eps: eps)
+        parallelFor(workers) { k in
+          let cols = columnShare(k, of: workers, columns: I)
+          linearColumns(cols, rows: T, input: x, inDim: H, weight: L.wi.p, bias: L.bi.p, output: inter, ldOut: I, accumulate: false)
+          if !cols.isEmpty {
+            for r in 0..<T { Kernels.geluInPlace(inter + r * I + cols.lowerBound, count: cols.count) }
+          }
+        }
+        parallelFor(workers) { k in
+          linearColumns(columnShare(k, of: workers, columns: H), rows: T, input: inter, inDim: I, weight: L.wout.p,
+                        bias: L.bout.p, output: x, ldOut: H, accumulate: true)
+        }
+        Kernels.layerNormInPlace(x, rows: T, cols: H, gamma: L.ln2g.p, beta: L.ln2b.p, eps: eps)
+        if let next {
+          parallelFor(workers) { k in
+            linearColumns(columnShare(k, of: workers, columns: 3 * H), rows: T, input: x, inDim: H, weight: next.wqkv.p,
+                          bias: next.bqkv.p, output: qkv, ldOut: 3 * H, accumulate: false)
+          }
+        }
+        continue
+      }
+      // Output projection + residual + LN, feed-forward + residual + LN, next layer's QKV; split by rows.
       parallelFor(rowWorkers) { k in
         let r0 = T * k / rowWorkers, r1 = T * (k + 1) / rowWorkers, n = r1 - r0
         guard n > 0 else { return }

@@ -76,6 +76,8 @@ public final class BertEncoder: @unchecked Sendable {
   /// Worker count used by `forward`.
   public var threads: Int { didSet { threads = max(1, threads) } }
 
+  /// Tokens per worker from which dense layers split rows rather than columns (tests force either path).
+  var minRowsPerWorker = BertEncoder.defaultMinRowsPerWorker
   let weights: EncoderWeights
   let file: SafetensorsFile
   private let lock = NSLock()
@@ -129,7 +131,8 @@ public final class BertEncoder: @unchecked Sendable {
   /// Runs the encoder on a batch of token-id sequences.
   ///
   /// - Parameter batch: one `[Int32]` per sequence, already tokenized with the
-  ///   model's tokenizer, specials included; lengths may differ (group similar
+  ///   model's tokenizer, specials included; trailing `pad_token_id`s are
+  ///   ignored (treated as masked padding); lengths may differ (group similar
   ///   lengths for speed: cost grows with the sum of lengths and, for attention,
   ///   with the sum of squared lengths).
   /// - Returns: pooled embeddings and, if a classifier is attached, logits.
@@ -139,6 +142,15 @@ public final class BertEncoder: @unchecked Sendable {
   public func forward(_ batch: [[Int32]]) throws -> EncoderOutput {
     lock.lock()
     defer { lock.unlock() }
+    // Trailing pad ids (a tokenizer's fixed padding) are padding, never content: drop them,
+    // exactly as an attention mask would.
+    let pad = Int32(config.padTokenId)
+    let batch = batch.map { seq -> [Int32] in
+      guard seq.last == pad else { return seq }
+      var end = seq.count
+      while end > 0 && seq[end - 1] == pad { end -= 1 }
+      return Array(seq[0..<end])
+    }
     for (i, seq) in batch.enumerated() {
       guard !seq.isEmpty else { throw KDError(.input, "sequence \(i) is empty", field: "batch[\(i)]") }
       guard seq.count <= maxPositions else {

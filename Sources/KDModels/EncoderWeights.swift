@@ -148,9 +148,6 @@ extension BertEncoder {
     guard let p = prefixes.first(where: { file.tensors[$0 + "embeddings.word_embeddings.weight"] != nil }) else {
       throw KDError(.model, "no embeddings.word_embeddings.weight tensor (with or without a bert./roberta./distilbert. prefix): not a \(family.rawValue) checkpoint", file: file.path)
     }
-    for t in file.tensors.values where t.dtype.isFloatingPoint == false && !t.name.hasSuffix("position_ids") {
-      throw KDError(.model, "tensor has integer dtype \(t.dtype.rawValue)", file: file.path, field: t.name)
-    }
     func f(_ name: String, _ shape: [Int]) throws -> FloatBuffer { FloatBuffer(try file.floats(p + name, shape: shape)) }
     func ln(_ name: String) throws -> (FloatBuffer, FloatBuffer) {
       if file.tensors[p + name + ".gamma"] != nil, file.tensors[p + name + ".weight"] == nil {
@@ -159,6 +156,10 @@ extension BertEncoder {
       return (try f(name + ".weight", [H]), try f(name + ".bias", [H]))
     }
     let word = try file.info(p + "embeddings.word_embeddings.weight", shape: [c.vocabSize, H])
+    // Integer buffers (position_ids, token_type_ids) are tolerated; weights must be floating point.
+    guard word.dtype.isFloatingPoint else {
+      throw KDError(.model, "dtype \(word.dtype.rawValue) is not a floating-point type", file: file.path, field: word.name)
+    }
     let position = try f("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, H])
     var tokenType0: FloatBuffer?
     if family != .distilbert {

@@ -9,6 +9,8 @@ public struct BarChart {
   /// Fixed upper end of the value axis (e.g. 1 for accuracy); nil: from the data.
   public var yMax: Double?
   public var valueFormat: (Double) -> String = { Format.compact($0) }
+  /// With a single series: one colour per category (no legend; the axis names the bars).
+  public var categoryColors: [String]?
   public var width = 520.0
   public var plotHeight = 220.0
 
@@ -31,14 +33,15 @@ public struct BarChart {
     var canvas = SVGCanvas(width: width, height: 0)
     let legendHeight = series.count > 1
       ? drawLegend(series.map { ($0.name, $0.color, false) }, on: &canvas, x: left, y: 8, maxWidth: plotWidth) : 0
-    let top = 14 + legendHeight
+    let top = 18 + legendHeight
     canvas.height = top + plotHeight + labelRoom + 8
     let values = series.flatMap { $0.values.compactMap { $0 } }
     let hi = yMax ?? niceMax(values.max() ?? 1)
     let scale = LinearScale(domain: (0, hi), range: (top + plotHeight, top))
-    drawValueAxis(on: &canvas, scale: scale, ticks: niceTicks(0, hi, count: 5), left: left, right: width - right,
-                  format: valueFormat, label: yLabel)
-    let groupWidth = band * 0.8
+    let ticks = niceTicks(0, hi, count: 5)
+    drawValueAxis(on: &canvas, scale: scale, ticks: ticks, left: left, right: width - right,
+                  format: tickFormat(ticks), label: yLabel)
+    let groupWidth = band * (series.count == 1 ? 0.6 : 0.8)
     let barWidth = groupWidth / Double(max(1, series.count))
     for (c, category) in categories.enumerated() {
       let x0 = left + band * Double(c) + (band - groupWidth) / 2
@@ -46,7 +49,8 @@ public struct BarChart {
         guard c < serie.values.count, let v = serie.values[c], v.isFinite else { continue }
         let x = x0 + barWidth * Double(s)
         let y = scale(min(v, hi))
-        canvas.rect(x: x + 1, y: y, width: barWidth - 2, height: top + plotHeight - y, fill: serie.color,
+        let color = series.count == 1 ? (categoryColors.flatMap { c < $0.count ? $0[c] : nil } ?? serie.color) : serie.color
+        canvas.rect(x: x + 1, y: y, width: barWidth - 2, height: top + plotHeight - y, fill: color,
                     title: "\(serie.name) · \(category): \(valueFormat(v))")
         if barWidth >= 30 || (barWidth >= 20 && valueFormat(v).count <= 4) {
           canvas.text(valueFormat(v), x: x + barWidth / 2, y: y - 4, anchor: "middle", cls: "value")
@@ -103,12 +107,14 @@ public struct HorizontalBarChart {
       let vs = series.compactMap { c < $0.values.count ? $0.values[c] : nil }.filter(\.isFinite)
       return stacked ? vs.reduce(0, +) : (vs.max() ?? 0)
     }
-    let hi = xMax ?? niceMax(totals.max() ?? 1)
+    let hi = xMax ?? niceMax(totals.max() ?? 1, count: 8)
     let scale = LinearScale(domain: (0, hi), range: (left, left + plotWidth))
-    for t in niceTicks(0, hi, count: 5) {
+    let ticks = niceTicks(0, hi, count: 5)
+    let format = tickFormat(ticks)
+    for t in ticks {
       let x = scale(t)
       canvas.line(x1: x, y1: top - 4, x2: x, y2: top + plotHeight, cls: t == 0 ? "axis" : "grid")
-      canvas.text(valueFormat(t), x: x, y: top - 8, anchor: "middle", cls: "tick")
+      canvas.text(format(t), x: x, y: top - 8, anchor: "middle", cls: "tick")
     }
     if let xLabel {
       canvas.text(xLabel, x: left + plotWidth / 2, y: top + plotHeight + 24, anchor: "middle", cls: "axis-label")
@@ -166,20 +172,26 @@ public struct Histogram {
 
   /// Bins of equal width from zero up to about the 99th percentile, plus one overflow bin.
   public static func bins(for values: [Int], target: Int = 30) -> [HistogramBin] {
-    guard !values.isEmpty else { return [] }
-    let sorted = values.sorted()
-    let p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
-    let maxValue = sorted[sorted.count - 1]
-    let cap = max(1, p99)
+    var counts: [Int: Int] = [:]
+    for v in values { counts[v, default: 0] += 1 }
+    return bins(counts: counts, target: target)
+  }
+
+  /// The same from value → number of occurrences.
+  public static func bins(counts: [Int: Int], target: Int = 30) -> [HistogramBin] {
+    let weighted = WeightedValues(counts)
+    guard weighted.total > 0 else { return [] }
+    let cap = max(1, weighted.percentile(0.99))
+    let maxValue = weighted.max
     let rawWidth = Double(cap) / Double(target)
     let candidates = niceTicks(0, rawWidth * 5, count: 5)
     let step = max(1, candidates.count > 1 ? candidates[1] - candidates[0] : 1)
     let width = max(1, Int((rawWidth / step).rounded(.up) * step))
     let regular = (cap + width - 1) / width + (cap % width == 0 ? 1 : 0)
     let overflow = maxValue >= regular * width
-    var counts = [Int](repeating: 0, count: regular + (overflow ? 1 : 0))
-    for v in sorted { counts[min(counts.count - 1, max(0, v) / width)] += 1 }
-    return counts.enumerated().map { i, c in
+    var binCounts = [Int](repeating: 0, count: regular + (overflow ? 1 : 0))
+    for (v, c) in weighted.pairs { binCounts[min(binCounts.count - 1, max(0, v) / width)] += c }
+    return binCounts.enumerated().map { i, c in
       HistogramBin(lower: Double(i * width), upper: overflow && i == regular ? nil : Double((i + 1) * width), count: c)
     }
   }
@@ -210,6 +222,33 @@ public struct Histogram {
     }
     canvas.text(xLabel, x: left + plotWidth / 2, y: top + plotHeight + 42, anchor: "middle", cls: "axis-label")
     return canvas.rendered(label: title)
+  }
+}
+
+/// Integer values with multiplicities, sorted, for percentiles without expanding them.
+public struct WeightedValues {
+  /// (value, count) in ascending value order.
+  public let pairs: [(Int, Int)]
+  public let total: Int
+
+  public init(_ counts: [Int: Int]) {
+    pairs = counts.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    total = pairs.reduce(0) { $0 + $1.1 }
+  }
+
+  public var max: Int { pairs.last?.0 ?? 0 }
+  public var mean: Double { total > 0 ? Double(pairs.reduce(0) { $0 + $1.0 * $1.1 }) / Double(total) : 0 }
+
+  /// The value at rank `round((total - 1) * p)` (0-based) in sorted order.
+  public func percentile(_ p: Double) -> Int {
+    guard total > 0 else { return 0 }
+    let rank = Int((Double(total - 1) * p).rounded())
+    var seen = 0
+    for (v, c) in pairs {
+      seen += c
+      if seen > rank { return v }
+    }
+    return max
   }
 }
 
@@ -253,7 +292,7 @@ public struct LineChart {
     let plotWidth = width - left - right
     var canvas = SVGCanvas(width: width, height: 0)
     let legendHeight = drawLegend(lines.map { ($0.name, $0.color, $0.dashed) }, on: &canvas, x: left, y: 8,
-                                  maxWidth: plotWidth)
+                                  maxWidth: plotWidth, lines: true)
     let top = 16 + legendHeight
     canvas.height = top + plotHeight + 46
     let xs = lines.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
@@ -278,8 +317,9 @@ public struct LineChart {
     }
     let x = LinearScale(domain: (xLo, xHi), range: (left + 8, left + plotWidth - 8))
     let y = LinearScale(domain: (yLo, yHi), range: (top + plotHeight, top))
-    drawValueAxis(on: &canvas, scale: y, ticks: niceTicks(yLo, yHi, count: 5), left: left, right: width - right,
-                  format: valueFormat, label: yLabel)
+    let yTicks = niceTicks(yLo, yHi, count: 5)
+    drawValueAxis(on: &canvas, scale: y, ticks: yTicks, left: left, right: width - right,
+                  format: tickFormat(yTicks), label: yLabel)
     canvas.line(x1: left, y1: top + plotHeight, x2: width - right, y2: top + plotHeight, cls: "axis")
     var xTicks = niceTicks(xLo, xHi, count: min(10, max(1, Int(xHi - xLo))))
     xTicks = xTicks.filter { $0 == $0.rounded() }
@@ -333,23 +373,26 @@ public struct ConfusionHeatmap {
     let k = labels.count
     let showNames = k <= 40
     let labelFont = k > 20 ? 10.0 : 12.0
+    let fontClass = labelFont < 12 ? "tick-small" : "tick"
     let longest = showNames ? min(150, (labels.map { textWidth($0, fontSize: labelFont) }.max() ?? 20) + 10) : 30
-    let left = 28 + longest
-    let cell = max(4, min(46, (width - left - 16) / Double(max(1, k))))
-    let top = 28 + longest * 0.72
+    let left = 30 + longest
+    let top = 10.0
+    let cell = max(4, min(64, (width - left - 16) / Double(max(1, k))))
     let size = cell * Double(k)
-    var canvas = SVGCanvas(width: max(width, left + size + 16), height: top + size + 54)
-    canvas.text("predicted label", x: left + size / 2, y: 14, anchor: "middle", cls: "axis-label")
+    let columnRoom = longest * 0.75 + 12
+    let titleY = top + size + columnRoom + 12
+    let scaleY = titleY + 14
+    var canvas = SVGCanvas(width: max(width, left + size + 16), height: scaleY + 34)
     canvas.text("gold label", x: 12, y: top + size / 2, anchor: "middle", cls: "axis-label", rotate: -90)
-    for (i, name) in labels.enumerated() {
+    canvas.text("predicted label", x: left + size / 2, y: titleY, anchor: "middle", cls: "axis-label")
+    let every = showNames ? 1 : max(1, Int((12 / cell).rounded(.up)))
+    for (i, name) in labels.enumerated() where i % every == 0 {
       let shown = showNames ? truncate(name, toWidth: longest - 8, fontSize: labelFont) : String(i)
-      let fontClass = labelFont < 12 ? "tick-small" : "tick"
-      if showNames || i % max(1, Int(12 / cell)) == 0 {
-        canvas.text(shown, x: left - 6, y: top + cell * (Double(i) + 0.5) + labelFont * 0.35, anchor: "end",
-                    cls: fontClass, title: name)
-        let cx = left + cell * (Double(i) + 0.5)
-        canvas.text(shown, x: cx + labelFont * 0.35, y: top - 6, cls: fontClass, rotate: -45, title: name)
-      }
+      let tip = shown == name ? nil : name
+      canvas.text(shown, x: left - 6, y: top + cell * (Double(i) + 0.5) + labelFont * 0.35, anchor: "end",
+                  cls: fontClass, title: tip)
+      let cx = left + cell * (Double(i) + 0.5)
+      canvas.text(shown, x: cx + labelFont * 0.3, y: top + size + 10, anchor: "end", cls: fontClass, rotate: -45, title: tip)
     }
     for g in 0..<k {
       let rowTotal = g < counts.count ? counts[g].reduce(0, +) : 0
@@ -357,26 +400,26 @@ public struct ConfusionHeatmap {
         let c = g < counts.count && p < counts[g].count ? counts[g][p] : 0
         let share = rowTotal > 0 ? Double(c) / Double(rowTotal) : 0
         let x = left + cell * Double(p), y = top + cell * Double(g)
-        canvas.rect(x: x, y: y, width: cell - (cell > 8 ? 1 : 0), height: cell - (cell > 8 ? 1 : 0), fill: Self.color(share),
+        let gap = cell > 8 ? 1.0 : 0
+        canvas.rect(x: x, y: y, width: cell - gap, height: cell - gap, fill: Self.color(share),
                     title: "gold \(labels[g]) → predicted \(labels[p]): \(Format.int(c)) (\(Format.percent(share)) of the row)")
         if cell >= 22 && c > 0 {
-          let fontSize = cell >= 34 ? "" : " cell-small"
+          let small = cell >= 34 ? "" : " cell-small"
           canvas.text(Format.compact(Double(c)), x: x + cell / 2, y: y + cell / 2 + 4, anchor: "middle",
-                      cls: (share > 0.5 ? "cell-dark" : "cell-light") + fontSize)
+                      cls: (share > 0.5 ? "cell-dark" : "cell-light") + small)
         }
       }
     }
     canvas.add("<rect class=\"frame\" x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(size))\" height=\"\(n(size))\"/>")
     // Colour scale.
-    let scaleY = top + size + 18
-    let scaleWidth = min(220, size)
+    let scaleWidth = 180.0
     for i in 0..<20 {
       canvas.rect(x: left + scaleWidth * Double(i) / 20, y: scaleY, width: scaleWidth / 20 + 0.5, height: 10,
                   fill: Self.color(Double(i) / 19))
     }
-    canvas.text("0%", x: left, y: scaleY + 24, anchor: "start", cls: "tick-small")
-    canvas.text("share of the gold row", x: left + scaleWidth / 2, y: scaleY + 24, anchor: "middle", cls: "tick-small")
+    canvas.text("0%", x: left, y: scaleY + 24, cls: "tick-small")
     canvas.text("100%", x: left + scaleWidth, y: scaleY + 24, anchor: "end", cls: "tick-small")
+    canvas.text("share of the gold row", x: left + scaleWidth + 10, y: scaleY + 9, cls: "tick-small")
     return canvas.rendered(label: title)
   }
 }
@@ -400,8 +443,10 @@ public struct ReliabilityDiagram {
     let left = 56.0, right = 16.0
     let plot = width - left - right
     var canvas = SVGCanvas(width: width, height: 0)
-    let legend = drawLegend([("accuracy", color, false), ("gap to confidence", "#E45756", false),
-                             ("perfect calibration", "#666666", true)], on: &canvas, x: left, y: 8, maxWidth: plot)
+    let legend = drawLegend([("accuracy", color, false), ("overconfidence gap", "#F4B6B6", false)], on: &canvas,
+                            x: left, y: 8, maxWidth: plot)
+      + drawLegend([("mean confidence", "#C0392B", false), ("perfect calibration", "#666666", true)], on: &canvas,
+                   x: left, y: 26, maxWidth: plot, lines: true)
     let top = 16 + legend
     let countHeight = 46.0
     canvas.height = top + plot + 24 + countHeight + 30
@@ -418,9 +463,11 @@ public struct ReliabilityDiagram {
       let acc = bin.accuracy, conf = bin.meanConfidence
       canvas.rect(x: x0 + 1, y: y(acc), width: x1 - x0 - 2, height: y(0) - y(acc), fill: color,
                   title: "confidence \(Format.decimal(bin.lower))–\(Format.decimal(bin.upper)): accuracy \(Format.metric(acc)), mean confidence \(Format.metric(conf)), \(Format.int(bin.count)) examples")
-      let gapTop = y(max(acc, conf)), gapBottom = y(min(acc, conf))
-      canvas.rect(x: x0 + 1, y: gapTop, width: x1 - x0 - 2, height: gapBottom - gapTop, fill: "#E45756",
-                  extra: "fill-opacity=\"0.35\" stroke=\"#E45756\" stroke-width=\"1\"")
+      if conf > acc {
+        canvas.rect(x: x0 + 1, y: y(conf), width: x1 - x0 - 2, height: y(acc) - y(conf), fill: "#F4B6B6",
+                    title: "overconfident by \(Format.metric(conf - acc))")
+      }
+      canvas.line(x1: x0 + 1, y1: y(conf), x2: x1 - 1, y2: y(conf), cls: "confidence")
     }
     canvas.line(x1: x(0), y1: y(0), x2: x(1), y2: y(1), cls: "diagonal")
     if let ece {

@@ -40,7 +40,8 @@ public struct ReportContent {
   public var documentStats: [DocumentGroupStat]
   public var sourceStats: [SourceGroupStat]
   public var sourceProblems: [SourceProblem]
-  public var lengths: [ExampleLength]
+  /// Examples per (domain, length) in tokens, or words without a tokenizer.
+  public var lengths: [LengthCount]
   public var documentLabelCounts: [LabelSplitCount]
   public var allTasks: [TaskRecord]
   public var runs: [RunRecord]
@@ -66,7 +67,7 @@ public enum ReportLoader {
       let tokenizers = try store.reportTokenizerUsage()
       let tokenizer = tokenizers.first { $0.examples > 0 }
       let taskSplits = try store.reportTaskSplitCounts()
-      let labelCounts = try store.reportLabelCounts()
+      let labelCounts = try store.reportLabelCounts(tokenizerID: tokenizer?.id)
       let teachers = try store.reportTeachers()
       let models = try store.reportModels()
       let blocks = MetricAttribution.attribute(
@@ -104,7 +105,7 @@ public enum ReportLoader {
         exampleStats: try store.reportExampleStats(tokenizerID: tokenizer?.id),
         documentStats: try store.reportDocumentStats(), sourceStats: try store.reportSourceStats(),
         sourceProblems: try store.reportSourceProblems(),
-        lengths: try store.reportExampleLengths(tokenizerID: tokenizer?.id),
+        lengths: try store.reportLengthCounts(tokenizerID: tokenizer?.id),
         documentLabelCounts: try store.reportDocumentLabelCounts(), allTasks: allTasks,
         runs: try store.reportRuns(), teachers: teachers, tasks: tasks,
         unattributedMetricBlocks: blocks.filter { $0.taskID == nil }.count)

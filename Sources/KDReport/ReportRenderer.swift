@@ -26,10 +26,13 @@ struct Column {
   var title: String
   var numeric = false
   var help: String?
-  init(_ title: String, numeric: Bool = false, help: String? = nil) {
+  /// Extra class of the column's cells (`name`: no wrapping; `source`: small print).
+  var cls: String?
+  init(_ title: String, numeric: Bool = false, help: String? = nil, cls: String? = nil) {
     self.title = title
     self.numeric = numeric
     self.help = help
+    self.cls = cls
   }
 }
 
@@ -195,6 +198,20 @@ public struct ReportRenderer {
            Column("train", numeric: true), Column("validation", numeric: true), Column("test", numeric: true),
            Column("examples", numeric: true), Column("duplicates", numeric: true), Column(lengthTitle, numeric: true),
            Column("mean \(lengthTitle) / example", numeric: true)], rows, cls: "domains", lastRowTotal: true)
+    let splitRows: [[String]] = Self.splitOrder.map { split in
+      let stats = content.exampleStats.filter { $0.split == split }
+      let docs = content.documentStats.filter { $0.split == split }.reduce(0) { $0 + $1.documents }
+      let examples = stats.reduce(0) { $0 + $1.examples }
+      let length = stats.reduce(0) { $0 + (content.tokenizer == nil ? $1.words : $1.tokens) }
+      let measured = content.tokenizer == nil ? examples : stats.reduce(0) { $0 + $1.tokenized }
+      return [split, Format.int(docs), Format.int(examples),
+              content.counts.examples > 0 ? Format.percent(Double(examples) / Double(content.counts.examples)) : "—",
+              Format.int(stats.reduce(0) { $0 + $1.duplicates }), Format.int(length),
+              measured > 0 ? Format.decimal(Double(length) / Double(measured), digits: 1) : "—"]
+    }
+    table([Column("split"), Column("documents", numeric: true), Column("examples", numeric: true),
+           Column("share", numeric: true), Column("duplicates", numeric: true), Column(lengthTitle, numeric: true),
+           Column("mean \(lengthTitle) / example", numeric: true)], splitRows, cls: "splits")
     var chart = BarChart(
       title: "Examples per domain and split", categories: domains,
       series: Self.splitOrder.map { split in
@@ -202,15 +219,18 @@ public struct ReportRenderer {
                     values: domains.map { d in Double(content.exampleStats.filter { $0.domain == d && $0.split == split }.reduce(0) { $0 + $1.examples }) })
       }, yLabel: "examples")
     chart.valueFormat = { Format.compact($0) }
-    var lengthsByDomain: [String: [Int]] = [:]
-    for l in content.lengths { lengthsByDomain[l.domain, default: []].append(l.length) }
-    let allLengths = content.lengths.map(\.length)
+    var lengthsByDomain: [String: [Int: Int]] = [:]
+    var allLengths: [Int: Int] = [:]
+    for l in content.lengths {
+      lengthsByDomain[l.domain, default: [:]][l.length, default: 0] += l.examples
+      allLengths[l.length, default: 0] += l.examples
+    }
     emit("<div class=\"grid-2\">")
     figure(chart.render(), caption: "Examples per domain, by split (all stored examples, duplicates included).")
     if allLengths.isEmpty {
       emit("<div class=\"empty\">No lengths to plot.</div>")
     } else {
-      let hist = Histogram(title: "Example length (\(lengthUnit))", bins: Histogram.bins(for: allLengths),
+      let hist = Histogram(title: "Example length (\(lengthUnit))", bins: Histogram.bins(counts: allLengths),
                            xLabel: lengthUnit).render()
       figure(hist, caption: "Length of every example in \(lengthUnit); the last, lighter bar gathers the longest 1%.")
     }
@@ -265,12 +285,10 @@ public struct ReportRenderer {
             measured > 0 ? Format.decimal(Double(length) / Double(measured), digits: 1) : "—"]
   }
 
-  static func lengthRow(_ name: String, _ values: [Int]) -> [String] {
-    let s = values.sorted()
-    func pct(_ p: Double) -> Int { s[min(s.count - 1, Int((Double(s.count - 1) * p).rounded()))] }
-    let mean = Double(s.reduce(0, +)) / Double(s.count)
-    return [name, Format.int(s.count), Format.decimal(mean, digits: 1), Format.int(pct(0.5)), Format.int(pct(0.9)),
-            Format.int(pct(0.99)), Format.int(s[s.count - 1])]
+  static func lengthRow(_ name: String, _ counts: [Int: Int]) -> [String] {
+    let w = WeightedValues(counts)
+    return [name, Format.int(w.total), Format.decimal(w.mean, digits: 1), Format.int(w.percentile(0.5)),
+            Format.int(w.percentile(0.9)), Format.int(w.percentile(0.99)), Format.int(w.max)]
   }
 
   mutating func renderDocumentLabels() {
@@ -434,7 +452,11 @@ public struct ReportRenderer {
       return
     }
     var perLabel: [String: [String: Int]] = [:]
-    for c in t.labelCounts { perLabel[c.label, default: [:]][c.split, default: 0] += c.examples }
+    var lengthPerLabel: [String: Int] = [:]
+    for c in t.labelCounts {
+      perLabel[c.label, default: [:]][c.split, default: 0] += c.examples
+      lengthPerLabel[c.label, default: 0] += c.length
+    }
     var unlabeled: [String: Int] = [:]
     for s in t.splitCounts { unlabeled[s.split, default: 0] += s.unlabeled }
     var categories = t.task.labels
@@ -461,15 +483,17 @@ public struct ReportRenderer {
     for label in t.task.labels {
       let c = perLabel[label] ?? [:]
       let total = c.values.reduce(0, +)
+      let length = lengthPerLabel[label] ?? 0
       rows.append([esc(label), Format.int(c["train"] ?? 0), Format.int(c["validation"] ?? 0), Format.int(c["test"] ?? 0),
-                   Format.int(total)])
+                   Format.int(total), Format.int(length), total > 0 ? Format.decimal(Double(length) / Double(total), digits: 1) : "—"])
     }
     if hasUnlabeled {
       rows.append(["<i>unlabeled</i>", Format.int(unlabeled["train"] ?? 0), Format.int(unlabeled["validation"] ?? 0),
-                   Format.int(unlabeled["test"] ?? 0), Format.int(unlabeled.values.reduce(0, +))])
+                   Format.int(unlabeled["test"] ?? 0), Format.int(unlabeled.values.reduce(0, +)), "—", "—"])
     }
     let columns = [Column("label"), Column("train", numeric: true), Column("validation", numeric: true),
-                   Column("test", numeric: true), Column("examples", numeric: true)]
+                   Column("test", numeric: true), Column("examples", numeric: true), Column(lengthUnit, numeric: true),
+                   Column("mean \(lengthUnit)", numeric: true)]
     if rows.count > 12 {
       emit("<details><summary>Counts per label (\(rows.count) rows)</summary>")
       table(columns, rows, cls: "labels")
@@ -610,17 +634,19 @@ public struct ReportRenderer {
     emit("</ul></div>")
     emit("</div>")
     let rows: [[String]] = results.map { r in
-      let vs = r.isTeacher ? "—" : (r.accuracy != nil && (teacherAccuracy ?? 0) > 0 ? Format.percent(r.accuracy! / teacherAccuracy!) : "—")
+      var vs = "—"
+      if !r.isTeacher, let a = r.accuracy, let ta = teacherAccuracy, ta > 0 { vs = Format.percent(a / ta) }
       return [esc(r.displayName), Format.metric(r.accuracy), Format.metric(r.macroF1), Format.metric(r.ece),
               Format.metric(r.agreement), vs, Format.parameters(r.parameters), r.sizeBytes.map { esc(Format.bytes($0)) } ?? "—",
               r.inferenceExamplesPerSecond.map { Format.int(Int($0.rounded())) } ?? "—",
-              r.examples.map { Format.int($0) } ?? "—", esc(r.source)]
+              r.examples.map { Format.int($0) } ?? "—"]
     }
-    table([Column("model"), Column("accuracy", numeric: true), Column("macro-F1", numeric: true),
+    table([Column("model", cls: "name"), Column("accuracy", numeric: true), Column("macro-F1", numeric: true),
            Column("ECE", numeric: true), Column("agreement", numeric: true, help: "share of test examples where the student's top class is the teacher's"),
            Column("acc. vs teacher", numeric: true), Column("parameters", numeric: true), Column("size", numeric: true),
-           Column("inference ex/s", numeric: true), Column("test examples", numeric: true), Column("source")],
+           Column("inference ex/s", numeric: true), Column("test examples", numeric: true)],
           rows, cls: "comparison")
+    note("Sources: " + results.map { "\($0.name): \($0.source)" }.joined(separator: "; ") + ". Agreement: share of test examples where the student's top class is the teacher's. Inference speed: one thread, kd-train's measurement.")
     renderPerClassF1(t, results)
     closeSubsection()
   }
@@ -703,7 +729,8 @@ public struct ReportRenderer {
       emit("<div class=\"grid-2\">")
       for (name, counts, caption) in matrices {
         let chart = ConfusionHeatmap(title: "Confusion matrix of \(name), \(t.task.name)", labels: t.task.labels, counts: counts)
-        figure(chart.render(), caption: "<b>\(esc(name))</b>: \(esc(caption)). Rows are gold labels, columns predictions; colour is the share of the row.")
+        let numbered = t.task.labels.count > 40 ? " Classes are shown by class index (the order of the label table); hover a cell for the label names." : ""
+        figure(chart.render(), caption: "<b>\(esc(name))</b>: \(esc(caption)). Rows are gold labels, columns predictions; colour is the share of the row.\(numbered)")
       }
       emit("</div>")
     }
@@ -729,15 +756,11 @@ public struct ReportRenderer {
     emit("<p>Agreement is the share of examples where the student's top class equals the teacher's top class, whatever the gold label.</p>")
     emit("<div class=\"grid-2\">")
     if !students.isEmpty {
-      var chart = BarChart(title: "Test agreement with the teacher, \(t.task.name)", categories: students.map(\.displayName),
+      var chart = BarChart(title: "Test agreement with the teacher, \(t.task.name)", categories: students.map(\.name),
                            series: [ChartSeries(name: "agreement", color: Palette.teacher, values: students.map(\.agreement))],
                            yLabel: "agreement", yMax: 1)
       chart.valueFormat = { Format.decimal($0, digits: 3) }
-      chart.width = 420
-      chart.series = students.enumerated().map { i, s in
-        ChartSeries(name: s.displayName, color: modelColor(s.name, in: t.training),
-                    values: students.indices.map { $0 == i ? s.agreement : nil })
-      }
+      chart.categoryColors = students.map { modelColor($0.name, in: t.training) }
       figure(chart.render(), caption: "Share of test examples where each student predicts the teacher's top class.")
     }
     if !curves.isEmpty {
@@ -770,14 +793,12 @@ public struct ReportRenderer {
       figure(chart.render(), caption: "Teacher <b>\(esc(e.teacher.name))</b> on \(Format.int(e.evaluation.examples)) labeled \(e.split.rawValue) examples (softmax of the cached logits at temperature 1\(e.teacher.storage == "topk" ? ", renormalised over the kept top-k classes" : "")).")
     }
     if !results.isEmpty {
-      var chart = BarChart(title: "Expected calibration error, \(t.task.name)", categories: results.map(\.displayName),
-                           series: [], yLabel: "ECE (lower is better)")
-      chart.series = results.enumerated().map { i, r in
-        ChartSeries(name: r.displayName, color: Palette.model(r.name, index: i), values: results.indices.map { $0 == i ? r.ece : nil })
-      }
+      var chart = BarChart(title: "Expected calibration error, \(t.task.name)", categories: results.map(\.name),
+                           series: [ChartSeries(name: "ECE", color: Palette.teacher, values: results.map(\.ece))],
+                           yLabel: "ECE (lower is better)")
+      chart.categoryColors = results.enumerated().map { Palette.model($1.name, index: $0) }
       chart.valueFormat = { Format.decimal($0, digits: 3) }
-      chart.width = 420
-      chart.yMax = max(0.1, niceMax((results.compactMap(\.ece).max() ?? 0.1) * 1.1))
+      chart.yMax = max(0.05, niceMax((results.compactMap(\.ece).max() ?? 0.05) * 1.1))
       figure(chart.render(), caption: "ECE on the test split. Students store their ECE only; reliability bins are drawn for teachers from their cached outputs.")
     }
     emit("</div>")
@@ -832,8 +853,8 @@ public struct ReportRenderer {
     for (i, row) in rows.enumerated() {
       let total = lastRowTotal && i == rows.count - 1 && rows.count > 1
       emit("<tr\(total ? " class=\"total\"" : "")>" + row.enumerated().map { j, cell in
-        let numeric = j < columns.count && columns[j].numeric
-        return "<td\(numeric ? " class=\"num\"" : "")>\(cell)</td>"
+        let classes = j < columns.count ? ([columns[j].numeric ? "num" : nil, columns[j].cls].compactMap { $0 }) : []
+        return "<td\(classes.isEmpty ? "" : " class=\"\(classes.joined(separator: " "))\"")>\(cell)</td>"
       }.joined() + "</tr>")
     }
     emit("</tbody></table></div>")

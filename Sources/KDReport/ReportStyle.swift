@@ -16,7 +16,7 @@ enum ReportStyle {
     }
     .wrap { max-width: 1180px; margin: 0 auto; padding: 0 28px; }
     code { font: 12.5px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace;
-      background: var(--panel); border: 1px solid var(--line); border-radius: 4px; padding: 1px 5px; word-break: break-all; }
+      background: var(--panel); border: 1px solid var(--line); border-radius: 4px; padding: 1px 5px; overflow-wrap: anywhere; }
     a { color: var(--accent); text-decoration: none; }
     a:hover { text-decoration: underline; }
 
@@ -67,13 +67,15 @@ enum ReportStyle {
     tbody tr:hover td { background: var(--accent-soft); }
     tr.total td { font-weight: 600; border-top: 2px solid #d5dbe3; }
     table.runs code { font-size: 11.5px; }
+    td.name { white-space: nowrap; }
+    td.source { font-size: 12px; color: var(--muted); }
 
     .badge { display: inline-block; padding: 0 8px; border-radius: 9px; font-size: 12px; font-weight: 600; background: #eceff3; color: var(--muted); }
     .badge-ok { background: #e3f3e8; color: var(--ok); }
     .badge-partial, .badge-running { background: #fff2dc; color: var(--warn); }
     .badge-failed, .badge-error, .badge-interrupted { background: #fbe6e4; color: var(--bad); }
 
-    .grid-2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(430px, 1fr)); gap: 18px 26px; align-items: start; }
+    .grid-2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(430px, 1fr)); gap: 18px 26px; align-items: start; }
     .grid-chart-text { grid-template-columns: minmax(430px, 1.3fr) minmax(260px, 1fr); }
     figure { margin: 8px 0 12px; padding: 12px 12px 8px; border: 1px solid var(--line); border-radius: 10px; background: #ffffff; }
     figure.wide { max-width: 900px; }
@@ -99,6 +101,7 @@ enum ReportStyle {
     svg.chart .marker { stroke: #8a94a3; stroke-width: 1; stroke-dasharray: 3 3; }
     svg.chart .marker-label { font-size: 11px; fill: #5f6b7a; }
     svg.chart .diagonal { stroke: #666666; stroke-width: 1.5; stroke-dasharray: 5 4; }
+    svg.chart .confidence { stroke: #C0392B; stroke-width: 2; }
     svg.chart .frame { fill: none; stroke: #9aa4b1; stroke-width: 1; }
     svg.chart .annotation { font-size: 13px; font-weight: 650; fill: #1d2433; }
     svg.chart .cell-light { font-size: 12px; fill: #1d2433; }

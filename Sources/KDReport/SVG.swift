@@ -87,10 +87,18 @@ func niceTicks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
   return ticks
 }
 
+/// Formats tick values with as many decimals as their spacing needs (`0.2` -> one decimal, `50` -> none).
+func tickFormat(_ ticks: [Double]) -> (Double) -> String {
+  let step = ticks.count > 1 ? abs(ticks[1] - ticks[0]) : 1
+  let decimals = step >= 1 || step <= 0 ? 0 : min(6, Int((-log10(step)).rounded(.up)))
+  if step >= 1 { return { Format.compact($0) } }
+  return { String(format: "%.\(decimals)f", $0) }
+}
+
 /// The upper end of an axis that starts at zero and holds `maxValue`, rounded to a nice tick.
-func niceMax(_ maxValue: Double) -> Double {
+func niceMax(_ maxValue: Double, count: Int = 5) -> Double {
   guard maxValue > 0, maxValue.isFinite else { return 1 }
-  let ticks = niceTicks(0, maxValue, count: 5)
+  let ticks = niceTicks(0, maxValue, count: count)
   let step = ticks.count > 1 ? ticks[1] - ticks[0] : maxValue
   let last = ticks.last ?? maxValue
   return last >= maxValue ? last : last + step
@@ -134,7 +142,7 @@ public struct ChartSeries {
 /// Draws a one-line (wrapping) legend at the top of a chart; returns the height it used.
 @discardableResult
 func drawLegend(_ items: [(name: String, color: String, dashed: Bool)], on canvas: inout SVGCanvas, x: Double, y: Double,
-                maxWidth: Double) -> Double {
+                maxWidth: Double, lines: Bool = false) -> Double {
   guard !items.isEmpty else { return 0 }
   let font = 12.0
   var cx = x
@@ -146,9 +154,9 @@ func drawLegend(_ items: [(name: String, color: String, dashed: Bool)], on canva
       cx = x
       cy += 18
     }
-    if item.dashed {
+    if item.dashed || lines {
       canvas.line(x1: cx, y1: cy + 6, x2: cx + 16, y2: cy + 6, cls: "legend-line",
-                  extra: "stroke=\"\(item.color)\" stroke-dasharray=\"4 3\"")
+                  extra: "stroke=\"\(item.color)\"" + (item.dashed ? " stroke-dasharray=\"4 3\"" : ""))
     } else {
       canvas.rect(x: cx, y: cy, width: 14, height: 12, fill: item.color, extra: "rx=\"2\"")
     }

@@ -68,6 +68,8 @@ public struct LabelSplitCount: Sendable, Equatable {
   public var label: String
   public var split: String
   public var examples: Int
+  /// Summed length of those examples (tokens, or words without a tokenizer); 0 for document labels.
+  public var length = 0
 }
 
 /// Examples of a task in one split: all, unlabeled, duplicates.
@@ -79,11 +81,15 @@ public struct TaskSplitCount: Sendable, Equatable {
   public var duplicates: Int
 }
 
-/// The length of one example, with its domain and split.
-public struct ExampleLength: Sendable, Equatable {
+/// How many examples of a domain have a given length.
+public struct LengthCount: Sendable, Equatable {
   public var domain: String
-  public var split: String
   public var length: Int
+  public var examples: Int
+
+  public init(domain: String, length: Int, examples: Int) {
+    self.domain = domain; self.length = length; self.examples = examples
+  }
 }
 
 /// A tokenizer and how many examples it tokenized.
@@ -258,18 +264,23 @@ extension Store {
     return out
   }
 
-  /// Examples per label and split (a multi-label example counts once for each of its labels).
-  public func reportLabelCounts() throws -> [LabelSplitCount] {
+  /// Examples per label and split (a multi-label example counts once for each of its labels), with their
+  /// summed length: tokens with `tokenizerID` (examples it did not tokenize add 0), or whitespace words when nil.
+  public func reportLabelCounts(tokenizerID: Int64?) throws -> [LabelSplitCount] {
+    let length = tokenizerID == nil
+      ? "CASE WHEN length(trim(e.text)) = 0 THEN 0 ELSE length(trim(e.text)) - length(replace(trim(e.text), ' ', '')) + 1 END"
+      : "(SELECT t.length FROM tokenizations t WHERE t.example_id = e.id AND t.tokenizer_id = ?1)"
     let s = try db.prepare(
       """
-      SELECT l.task_id, l.position, l.name, e.split, COUNT(*)
+      SELECT l.task_id, l.position, l.name, e.split, COUNT(*), COALESCE(SUM(\(length)), 0)
       FROM example_labels el JOIN labels l ON l.id = el.label_id JOIN examples e ON e.id = el.example_id
       GROUP BY l.id, e.split ORDER BY l.task_id, l.position, e.split
       """)
+    try s.bind(tokenizerID.map { [.int($0)] } ?? [])
     var out: [LabelSplitCount] = []
     while try s.step() {
       out.append(LabelSplitCount(taskID: s.int64(0), position: s.int(1), label: s.text(2), split: s.text(3),
-                                 examples: s.int(4)))
+                                 examples: s.int(4), length: s.int(5)))
     }
     return out
   }
@@ -308,24 +319,28 @@ extension Store {
     return out
   }
 
-  /// The length of every example: token ids with `tokenizerID`, or whitespace words when nil
-  /// (examples the tokenizer did not cover are left out).
-  public func reportExampleLengths(tokenizerID: Int64?) throws -> [ExampleLength] {
+  /// Examples per (domain, length): token ids with `tokenizerID`, or whitespace words when nil
+  /// (examples the tokenizer did not cover are left out). Grouped in SQL, so the result stays small
+  /// however many examples there are.
+  public func reportLengthCounts(tokenizerID: Int64?) throws -> [LengthCount] {
     let s: Statement
     if let tokenizerID {
       s = try db.prepare(
-        "SELECT e.domain, e.split, t.length FROM examples e JOIN tokenizations t ON t.example_id = e.id AND t.tokenizer_id = ? ORDER BY e.domain")
+        """
+        SELECT e.domain, t.length, COUNT(*) FROM examples e
+        JOIN tokenizations t ON t.example_id = e.id AND t.tokenizer_id = ? GROUP BY e.domain, t.length
+        """)
       try s.bind([.int(tokenizerID)])
     } else {
       s = try db.prepare(
         """
-        SELECT domain, split, CASE WHEN length(trim(text)) = 0 THEN 0
-                                   ELSE length(trim(text)) - length(replace(trim(text), ' ', '')) + 1 END
-        FROM examples ORDER BY domain
+        SELECT domain, CASE WHEN length(trim(text)) = 0 THEN 0
+                            ELSE length(trim(text)) - length(replace(trim(text), ' ', '')) + 1 END AS n, COUNT(*)
+        FROM examples GROUP BY domain, n
         """)
     }
-    var out: [ExampleLength] = []
-    while try s.step() { out.append(ExampleLength(domain: s.text(0), split: s.text(1), length: s.int(2))) }
+    var out: [LengthCount] = []
+    while try s.step() { out.append(LengthCount(domain: s.text(0), length: s.int(1), examples: s.int(2))) }
     return out
   }
 

@@ -290,3 +290,62 @@ func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
   guard r.status == 0 else { throw KDError(.io, "gzip failed: \(r.stderr)") }
   return [UInt8](FileManager.default.contents(atPath: p + ".gz") ?? Data())
 }
+
+@Suite struct StructuredIngestTests {
+  @Test func genericXMLThroughTheManifest() throws {
+    let dir = try TemporaryDirectory()
+    try dir.write("c/news/feed/items.xml", """
+      <?xml version="1.0"?>
+      <rss><channel>
+        <item><guid>a1</guid><title>Rates rise</title><description>The bank raised rates.</description><category>macro</category></item>
+        <item><guid>a2</guid><title>Card fees</title><description>New fees &amp; charges.</description><category>retail</category></item>
+      </channel></rss>
+      """)
+    try dir.write("c/kd-corpus.yaml", """
+      files:
+        - path: "news/feed/*.xml"
+          format: xml
+          segment: document
+          xml:
+            record_path: /rss/channel/item
+            text_paths: [description]
+            id_path: guid
+            title_path: title
+            label_paths: {feed: category}
+      """)
+    let s = try ingest(dir.file("c"), db: dir.file("d.sqlite"))
+    #expect(s.filesFailed == 0, "\(s.errors)")
+    let store = try Store.open(path: dir.file("d.sqlite"))
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM documents WHERE external_id IN ('a1', 'a2')") == 2)
+    #expect(try store.db.scalarText("SELECT text FROM examples e JOIN documents d ON d.id = e.document_id WHERE d.external_id = 'a2'") == "Card fees\n\nNew fees & charges.")
+    #expect(try store.task(named: "feed")?.labels == ["macro", "retail"])
+  }
+
+  @Test func unknownXMLIsAClearPerFileError() throws {
+    let dir = try TemporaryDirectory()
+    try dir.write("c/d/t/odd.xml", "<?xml version=\"1.0\"?><catalog><book>x</book></catalog>")
+    try dir.write("c/d/t/ok.csv", "text,label\nfine,x\n")
+    let s = try ingest(dir.file("c"), db: dir.file("d.sqlite"))
+    #expect(s.filesFailed == 1)
+    #expect(s.errors.first?.message.contains("unknown XML format") == true)
+    #expect(s.examplesAdded == 1)
+  }
+
+  @Test func pubmedDeleteCitationRemovesEarlierDocuments() throws {
+    let dir = try TemporaryDirectory()
+    func citation(_ pmid: String, _ title: String) -> String {
+      "<MedlineCitation><PMID>\(pmid)</PMID><Article><ArticleTitle>\(title)</ArticleTitle><Abstract><AbstractText Label=\"RESULTS\" NlmCategory=\"RESULTS\">Result of \(pmid).</AbstractText></Abstract></Article></MedlineCitation>"
+    }
+    try dir.write("c/medical/pm/base.xml", "<?xml version=\"1.0\"?><MedlineCitationSet>\(citation("11", "One"))\(citation("12", "Two"))</MedlineCitationSet>")
+    let db = dir.file("d.sqlite")
+    _ = try ingest(dir.file("c"), db: db)
+    #expect(try count(db, "SELECT COUNT(*) FROM documents") == 2)
+    try dir.write("c/medical/pm/update.xml", "<?xml version=\"1.0\"?><MedlineCitationSet>\(citation("13", "Three"))<DeleteCitation><PMID>11</PMID></DeleteCitation></MedlineCitationSet>")
+    let s = try ingest(dir.file("c"), db: db)
+    #expect(s.documentsDeleted == 1)
+    #expect(try count(db, "SELECT COUNT(*) FROM documents WHERE external_id = '11'") == 0)
+    #expect(try count(db, "SELECT COUNT(*) FROM documents") == 2)
+    let store = try Store.open(path: db)
+    #expect(try store.task(named: "pm")?.labels == ["RESULTS"], "section labels are the task's classes")
+  }
+}

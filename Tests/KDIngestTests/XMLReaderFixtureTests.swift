@@ -25,6 +25,18 @@ struct XMLReaderFixtureTests {
     #expect(doc.sections[1].text.contains("Quoted text."))
   }
 
+  @Test func usCodeInTheHouseNamespace() throws {
+    let path = ReaderFixtures.fixture("uscode-house.xml")
+    let prefix = Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(4096))
+    #expect(ReaderRegistry.detectName(path: path, prefix: prefix) == "uslm")
+    let doc = try #require(try readAll(USLMReader(), path).documents.first)
+    #expect(doc.externalID == "/us/usc/t99")
+    #expect(doc.labels["doctype"] == ["uscDoc"])
+    #expect(doc.sections.map(\.identifier) == ["/us/usc/t99/s1", "/us/usc/t99/s2"])
+    #expect(doc.sections.map(\.heading) == ["§ 1. Definitions", "§ 2. Scope"])
+    #expect(doc.sections[0].text == "In this title—\n\n(1) the term “reader” means a program.\n\n(Pub. L. 999–1, § 1.)")
+  }
+
   @Test func akomaNtoso2Namespace() throws {
     let path = ReaderFixtures.fixture("akn2-act.xml")
     let prefix = Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(4096))
@@ -56,6 +68,61 @@ struct XMLReaderFixtureTests {
     #expect(!text.contains("color: red"))
     #expect(!text.contains("<TYPE>"))
     #expect(!text.contains("test-10q.htm"))
+  }
+
+  @Test func fullSubmissionGivesOneDocumentPerTextDocument() throws {
+    let path = ReaderFixtures.fixture("edgar-submission.txt")
+    let prefix = Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(4096))
+    #expect(ReaderRegistry.detectName(path: path, prefix: prefix) == "edgar")
+    let result = try readAll(EDGARReader(), path)
+    // The GRAPHIC and the XBRL instance are skipped.
+    #expect(result.documents.map(\.externalID) == ["0000950123-99-000001/k10.txt", "0000950123-99-000001/ex21.htm"])
+    #expect(result.documents.map { $0.labels["form"] ?? [] } == [["10-K"], ["EX-21"]])
+    let annual = result.documents[0]
+    #expect(annual.metadata["company"] == "EXAMPLE WIDGETS INC")
+    #expect(annual.metadata["cik"] == "0000999999")
+    #expect(annual.metadata["submission_type"] == "10-K")
+    // A plain-text 10-K: blank lines separate blocks; the table of contents is not taken for the Items.
+    #expect(annual.sections.compactMap(\.label) == ["1", "7"])
+    #expect(annual.sections[1].heading == "ITEM 1. BUSINESS")
+    #expect(annual.sections[1].text == "Example Widgets Inc. designs and sells widgets to industrial customers in North America and Europe.\n\nSales grew in every region during the year.")
+    #expect(result.documents[1].sections.map(\.text) == ["Subsidiaries of the registrant:\n\nWidgets GmbH Germany"])
+    let all = result.allText
+    #expect(!all.contains("begin 644"))
+    #expect(!all.contains("XBRL INSTANCE TEXT"))
+
+    // Chunk boundaries inside <DOCUMENT>, <TEXT> and </TEXT> change nothing.
+    for size in [16, 17, 23, 64] {
+      var reader = EDGARReader()
+      reader.chunkSize = size
+      let small = try readAll(reader, path)
+      #expect(small.documents == result.documents, "chunk size \(size)")
+    }
+    var reader = EDGARReader()
+    reader.chunkSize = 16
+    #expect(try readAll(reader, ReaderFixtures.fixture("edgar-10q.html")).documents == (try readAll(EDGARReader(), ReaderFixtures.fixture("edgar-10q.html")).documents))
+  }
+
+  @Test func textIsWhitespaceNormalised() {
+    var text = TextBuilder()
+    text.append("  Hello\u{A0}\u{2009}world \n\t again ")
+    text.paragraph()
+    text.append("Next\u{202F}paragraph.")
+    text.paragraph()
+    text.paragraph()
+    #expect(text.string == "Hello world again\n\nNext paragraph.")
+    var empty = TextBuilder()
+    empty.paragraph()
+    empty.append(" \n ")
+    #expect(empty.isEmpty)
+  }
+
+  @Test func everyNamedReaderExists() throws {
+    for name in ReaderRegistry.names where name != "generic" {
+      #expect(try ReaderRegistry.reader(named: name, options: [:]).format == (name == "akn" ? "akn" : name))
+    }
+    #expect(try ReaderRegistry.reader(named: "MEDLINE", options: [:]).format == "pubmed")
+    #expect(try ReaderRegistry.reader(named: "akoma-ntoso", options: [:]).format == "akn")
   }
 
   @Test func itemLabelsParse() {

@@ -95,6 +95,24 @@ struct XMLReaderSafetyTests {
     #expect(ReaderRegistry.detectName(path: path, prefix: prefix) == "pubmed")
   }
 
+  @Test func namespacedVariantsReadLikePlainOnes() throws {
+    let dir = try ReaderFixtures.temporaryDirectory()
+    let plain = medline([("11", "alpha"), ("12", "beta")])
+    let defaulted = plain.replacingOccurrences(of: "<MedlineCitationSet>", with: "<MedlineCitationSet xmlns=\"urn:example:pubmed\">")
+    var prefixed = plain.replacingOccurrences(of: "<MedlineCitationSet>", with: "<p:MedlineCitationSet xmlns:p=\"urn:example:pubmed\">")
+    prefixed = prefixed.replacingOccurrences(of: "</MedlineCitationSet>", with: "</p:MedlineCitationSet>")
+    prefixed = prefixed.replacingOccurrences(of: "<MedlineCitation ", with: "<p:MedlineCitation ")
+    prefixed = prefixed.replacingOccurrences(of: "</MedlineCitation>", with: "</p:MedlineCitation>")
+    let expected = try readAll(PubMedReader(), try ReaderFixtures.write(plain, "plain.xml", in: dir)).documents
+    #expect(expected.count == 2)
+    for (name, text) in [("default.xml", defaulted), ("prefixed.xml", prefixed)] {
+      let path = try ReaderFixtures.write(text, name, in: dir)
+      #expect(try readAll(PubMedReader(), path).documents == expected, "\(name)")
+      let prefix = Array(text.utf8.prefix(4096))
+      #expect(ReaderRegistry.detectName(path: path, prefix: prefix) == "pubmed", "\(name)")
+    }
+  }
+
   @Test func externalEntitiesAreNeverRead() throws {
     let dir = try ReaderFixtures.temporaryDirectory()
     let secret = try ReaderFixtures.write("TOP-SECRET-MARKER", "secret.txt", in: dir)

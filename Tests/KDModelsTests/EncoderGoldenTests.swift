@@ -13,8 +13,9 @@ import Testing
   func matchesTransformersOnPaddedBatch(name: String) throws {
     let dir = Fixtures.resources + "/" + name
     let golden = try Fixtures.golden(dir + "/golden.json")
-    for pooling in [Pooling.cls, .mean] {
+    for (pooling, minRows) in [(Pooling.cls, 1), (.mean, 1000)] {
       let encoder = try BertEncoder.load(directory: dir, threads: 2, pooling: pooling)
+      encoder.minRowsPerWorker = minRows
       let out = try encoder.forward(golden.sequences)
       #expect(out.batchSize == golden.sequences.count)
       let want = pooling == .cls ? golden.cls : golden.mean
@@ -51,6 +52,16 @@ import Testing
       #expect(Fixtures.maxAbsDiff(single.embedding(0), batched.embedding(i)) <= 1e-5)
       #expect(Fixtures.maxAbsDiff(try #require(single.logits(0)), try #require(batched.logits(i))) <= 1e-5)
     }
+    // Both ways of splitting dense layers over workers give the same results.
+    three.minRowsPerWorker = 1
+    let byRows = try three.forward(golden.sequences)
+    for i in 0..<golden.sequences.count {
+      #expect(Fixtures.maxAbsDiff(byRows.embedding(i), batched.embedding(i)) <= 1e-5)
+      #expect(Fixtures.maxAbsDiff(try #require(byRows.logits(i)), try #require(batched.logits(i))) <= 1e-5)
+    }
+    // Trailing pad ids (fixed tokenizer padding) are ignored like masked positions.
+    let padded = try one.forward(golden.sequences.map { $0 + [0, 0, 0] }.map { Array($0.prefix(40)) })
+    #expect(Fixtures.maxAbsDiff(padded.pooled, batched.pooled) <= 1e-5)
     let reversed = try one.forward(golden.sequences.reversed())
     let n = golden.sequences.count
     for i in 0..<n {
@@ -120,5 +131,17 @@ import Testing
     let g = golden.mean[0]
     let len = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
     #expect(Fixtures.maxAbsDiff(norm.embedding(0), g.map { $0 / len }) <= 1e-5)
+  }
+}
+
+@Suite struct LengthBatchingTests {
+  @Test func groupsBySimilarLengthUnderBudgets() {
+    #expect(LengthBatching.batches(lengths: [5, 120, 7, 118], maxBatch: 2, maxTokens: 1000) == [[0, 2], [3, 1]])
+    #expect(LengthBatching.batches(lengths: [10, 10, 10, 300], maxBatch: 8, maxTokens: 25) == [[0, 1], [2], [3]])
+    #expect(LengthBatching.batches(lengths: [], maxBatch: 4, maxTokens: 100).isEmpty)
+    let lengths = (0..<100).map { ($0 * 37) % 64 + 1 }
+    let b = LengthBatching.batches(lengths: lengths, maxBatch: 16, maxTokens: 512)
+    #expect(b.flatMap { $0 }.sorted() == Array(0..<100))
+    #expect(b.allSatisfy { $0.count <= 16 && $0.reduce(0) { $0 + lengths[$1] } <= 512 })
   }
 }

@@ -55,6 +55,21 @@ import Testing
     #expect(Histogram.bins(for: [0, 0, 0]).reduce(0) { $0 + $1.count } == 3)
   }
 
+  @Test func weightedPercentilesMatchTheSortedList() {
+    var rng = SystemRandomNumberGenerator()
+    let values = (0..<501).map { _ in Int.random(in: 0..<40, using: &rng) }
+    var counts: [Int: Int] = [:]
+    for v in values { counts[v, default: 0] += 1 }
+    let w = WeightedValues(counts)
+    let sorted = values.sorted()
+    for p in [0, 0.1, 0.5, 0.9, 0.99, 1] {
+      #expect(w.percentile(p) == sorted[Int((Double(sorted.count - 1) * p).rounded())], "p=\(p) of \(values)")
+    }
+    #expect(w.total == 501)
+    #expect(w.max == sorted.last)
+    #expect(abs(w.mean - Double(values.reduce(0, +)) / 501) < 1e-9)
+  }
+
   @Test func chartsEscapeTheirTextAndParse() throws {
     let evil = "<b>&\"'"
     let charts = [

@@ -35,13 +35,16 @@ struct ReportFixture {
     var examplesPerDomain: [String: Int] = [:]
     var documentsPerDomain: [String: Int] = [:]
     var tokensPerDomain: [String: Int] = [:]
+    var tokensPerSplit: [String: Int] = [:]
+    var examplesPerSplit: [String: Int] = [:]
+    var tokensPerLabel: [String: Int] = [:]
     var labelCounts: [String: [String: Int]] = [:]  // label -> split -> examples
     var unlabeled = 0
     var duplicates = 0
     var teacherConfusion: [[Int]] = Array(repeating: [0, 0, 0], count: 3)
     var kdTestAccuracy = 0.8125
     var baselineTestAccuracy = 0.6875
-    var teacherTestAccuracy = 0.9375
+    var teacherTestAccuracy = 7.0 / 9.0
   }
 
   var withTeacher = true
@@ -88,12 +91,15 @@ struct ReportFixture {
         try store.insertTokenization(example: ex, tokenizer: tokenizer, ids: (0..<(words + 2)).map { Int32($0) },
                                      vocabSize: 1000)
         expected.tokensPerDomain[domain, default: 0] += words + 2
+        expected.tokensPerSplit[split.rawValue, default: 0] += words + 2
+        expected.examplesPerSplit[split.rawValue, default: 0] += 1
         // Every fourth train example is unlabeled.
         if split == .train && i % 4 == 3 {
           expected.unlabeled += 1
         } else {
           try store.addExampleLabel(example: ex, label: labelIDs[gold])
           expected.labelCounts[Self.labels[gold], default: [:]][split.rawValue, default: 0] += 1
+          expected.tokensPerLabel[Self.labels[gold], default: 0] += words + 2
           if split == .test, let teacherID {
             let predicted = Self.teacherPrediction(gold: gold, index: testIndex)
             expected.teacherConfusion[gold][predicted] += 1
@@ -119,6 +125,7 @@ struct ReportFixture {
     _ = try store.insertExample(documentID: dupDoc, position: 0, text: firstText, charStart: nil, charEnd: nil,
                                 section: nil, split: .train, domain: "medical", taskID: taskID)
     expected.examplesPerDomain["medical", default: 0] += 1
+    expected.examplesPerSplit["train", default: 0] += 1
     expected.unlabeled += 1
     try store.refreshDuplicates()
     expected.duplicates = 1
@@ -161,7 +168,7 @@ struct ReportFixture {
                                 parameters: 8451, sizeBytes: 34000, configJSON: "{}", resultsJSON: results)
     }
     try store.insertMetrics(runID: run, model: "teacher", epoch: 0, step: 0, split: "test",
-                            values: [("accuracy", 0.9375), ("macro_f1", 0.93), ("ece", 0.02), ("examples", 9)])
+                            values: [("accuracy", 7.0 / 9.0), ("macro_f1", 0.7778), ("ece", 0.1316), ("examples", 9)])
     try store.endRun(run, status: "ok", counts: ["tasks": 1, "models": 2])
   }
 }

@@ -107,8 +107,20 @@ func strings(_ doc: XMLDocument, _ xpath: String) throws -> [String] {
       #expect(try strings(doc, row + "/td[2]") == [Format.int(perSplit["train"] ?? 0)], "train \(label)")
       #expect(try strings(doc, row + "/td[4]") == [Format.int(perSplit["test"] ?? 0)], "test \(label)")
     }
+    // Tokens per split and per label.
+    let testTokens = try strings(doc, "//table[@class='splits']//tr[td[1]='test']/td[6]")
+    #expect(testTokens == [Format.int(r.expected.tokensPerSplit["test"] ?? -1)])
+    #expect(try strings(doc, "//table[@class='splits']//tr[td[1]='train']/td[3]") == [Format.int(r.expected.examplesPerSplit["train"] ?? -1)])
+    for (label, tokens) in r.expected.tokensPerLabel {
+      let row = "//section[@id='task-topics-data']//table//tr[td[1]=\(xpathLiteral(label))]"
+      #expect(try strings(doc, row + "/td[6]") == [Format.int(tokens)], "tokens of \(label)")
+    }
     #expect(try strings(doc, "//section[@id='task-topics-data']//table//tr[td[1]='unlabeled']/td[5]")
       == [Format.int(r.expected.unlabeled)])
+    // Length table: token counts (words + 2 specials, 5 to 9 in the fixture) over the tokenized
+    // examples: all but the duplicate, which the fixture does not tokenize.
+    #expect(try strings(doc, "//table[@class='lengths']//tr[@class='total']/td[2]") == [Format.int(total - 1)])
+    #expect(try strings(doc, "//table[@class='lengths']//tr[@class='total']/td[7]") == ["9"])
     // The overview card counts examples.
     #expect(r.html.contains("<div class=\"card-value\">\(Format.int(total))</div>"))
   }

@@ -3,7 +3,10 @@ import Foundation
 import KDCore
 
 /// Reads SEC EDGAR filing documents: HTML or XHTML with inline XBRL, also
-/// when wrapped in EDGAR's SGML `<DOCUMENT><TYPE>...<TEXT>` envelope.
+/// when wrapped in EDGAR's SGML `<DOCUMENT><TYPE>...<TEXT>` envelope, and full
+/// submission `.txt` files (one document per `<DOCUMENT>` that holds prose;
+/// images, PDFs, archives and XBRL data documents are skipped; plain-text
+/// documents of older filings are split into blocks at blank lines).
 ///
 /// Streams the file through libxml2's HTML push parser (recovering from bad
 /// markup) and keeps only visible text: `script`, `style`, `head`, `ix:header`
@@ -17,94 +20,93 @@ import KDCore
 /// table-of-contents entries are told apart from the real headings by the
 /// amount of text that follows them. Text before the first Item (the cover
 /// page) is a section without label. Other documents (exhibits, press
-/// releases) are one section. Labels: `form`. Metadata: `form`, `filename`.
+/// releases) are one section. Labels: `form`. Metadata: `form`, `company`,
+/// `cik`, `period` (inline-XBRL `dei:` facts or the SEC header), `filename`,
+/// `description`, `accession`, `submission_type`.
 public struct EDGARReader: StructuredReader {
   public var format: String { "edgar" }
+
+  /// Bytes read per step (small values exercise chunk boundaries in tests).
+  var chunkSize = 1 << 18
 
   public init() {}
 
   public func read(path: String, emit: (ReaderEvent) throws -> Void) throws {
     XMLSafety.install()
     let input = try CompressedFileInput(path: path)
-    let collector = EDGARCollector()
-    var sax = htmlSAXHandler()
-    sax.initialized = XML_SAX2_MAGIC
-    sax.startElement = { context, name, attributes in
-      guard let context, let name else { return }
-      Unmanaged<EDGARCollector>.fromOpaque(context).takeUnretainedValue().start(name, attributes)
-    }
-    sax.endElement = { context, _ in
-      guard let context else { return }
-      Unmanaged<EDGARCollector>.fromOpaque(context).takeUnretainedValue().end()
-    }
-    sax.characters = { context, text, count in
-      guard let context, let text else { return }
-      Unmanaged<EDGARCollector>.fromOpaque(context).takeUnretainedValue().characters(text, Int(count))
-    }
-    sax.serror = { _, _ in }
-
-    let chunkSize = 1 << 18
+    let chunkSize = max(16, self.chunkSize)
     var chunk = [UInt8](repeating: 0, count: chunkSize)
-    var filled = 0
-    func fill() -> Int32 {
-      chunk.withUnsafeMutableBytes { raw in input.read(into: raw.baseAddress!, count: chunkSize) }
+    func fill() throws -> Int {
+      let n = chunk.withUnsafeMutableBytes { raw in input.read(into: raw.baseAddress!, count: chunkSize) }
+      if n < 0 { throw KDError(.input, "cannot read: \(input.errorMessage ?? "read error")", file: path) }
+      return Int(n)
     }
-    let first = fill()
-    if first < 0 { throw KDError(.input, "cannot read: \(input.errorMessage ?? "read error")", file: path) }
-    filled = Int(first)
+    var filled = try fill()
     if filled == 0 { throw KDError(.input, "empty file", file: path) }
-    // Strip an SGML envelope header, keeping its TYPE and FILENAME.
-    var start = 0
-    var envelopeType: String?
-    if let envelope = SGMLEnvelope(chunk[0..<filled]) {
-      start = envelope.textStart
-      envelopeType = envelope.type
-      if let name = envelope.filename { collector.metadata["filename"] = name }
+    let start = chunk[0..<filled].firstIndex(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) ?? 0
+    let envelope = ["<SEC-DOCUMENT>", "<DOCUMENT>", "<SEC-HEADER>", "<IMS-DOCUMENT>"].contains {
+      chunk[start..<filled].starts(with: Array($0.utf8))
     }
-    let isUTF8 = String(validating: chunk[start..<filled].prefix(64 << 10).dropLast(4), as: UTF8.self) != nil
-    let encoding = isUTF8 ? XML_CHAR_ENCODING_UTF8 : XML_CHAR_ENCODING_NONE
-    let context = Unmanaged.passUnretained(collector).toOpaque()
-    guard let parser = htmlCreatePushParserCtxt(&sax, context, nil, 0, path, encoding) else {
-      throw KDError(.io, "cannot create an HTML parser", file: path)
+    if !envelope {
+      // A plain HTML document: stream it whole.
+      let parser = EDGARDocumentParser(path: path)
+      while filled > 0 {
+        chunk.withUnsafeBufferPointer { parser.feed(UnsafeBufferPointer(rebasing: $0[0..<filled])) }
+        filled = try fill()
+      }
+      try emit(.document(try Self.document(parser.finish(), envelope: nil, submission: [:], path: path)))
+      return
     }
-    defer { htmlFreeParserCtxt(parser) }
-    htmlCtxtUseOptions(parser, Int32(
-      HTML_PARSE_NONET.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue | HTML_PARSE_RECOVER.rawValue))
-    var offset = start
-    while true {
-      if filled > offset {
-        _ = chunk.withUnsafeBufferPointer { buffer in
-          buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: filled) { p in
-            htmlParseChunk(parser, p + offset, Int32(filled - offset), 0)
-          }
+    // An SGML submission: one document per <DOCUMENT>...</DOCUMENT> with prose.
+    var splitter = EDGARSubmissionSplitter(path: path)
+    var emitted = 0
+    while filled > 0 {
+      let submission = splitter.submission
+      try chunk.withUnsafeBufferPointer { buffer in
+        try splitter.feed(UnsafeBufferPointer(rebasing: buffer[0..<filled])) { parser, header, facts in
+          try emit(.document(try Self.document(parser.finish(), envelope: header, submission: facts, path: path)))
+          emitted += 1
         }
       }
-      let n = fill()
-      if n < 0 { throw KDError(.input, "cannot decompress: \(input.errorMessage ?? "read error")", file: path) }
-      if n == 0 { break }
-      filled = Int(n)
-      offset = 0
+      _ = submission
+      filled = try fill()
     }
-    htmlParseChunk(parser, nil, 0, 1)
-    collector.flush()
+    try splitter.finish { parser, header, facts in
+      try emit(.document(try Self.document(parser.finish(), envelope: header, submission: facts, path: path)))
+      emitted += 1
+    }
+    if emitted == 0 { throw KDError(.input, "EDGAR submission without a text document", file: path) }
+  }
 
-    let form = collector.documentType.flatMap(Self.normalizedForm) ?? envelopeType.flatMap(Self.normalizedForm)
-      ?? Self.formFromCover(collector.blocks) ?? Self.formFromFilename(path)
-    var metadata = collector.metadata
+  /// Builds the document from a finished collector.
+  static func document(
+    _ collector: EDGARCollector, envelope: SGMLEnvelope?, submission: [String: String], path: String
+  ) throws -> ReaderDocument {
     let facts = collector.facts
+    let form = facts["DocumentType"].flatMap(normalizedForm) ?? envelope?.type.flatMap(normalizedForm)
+      ?? formFromCover(collector.blocks) ?? formFromFilename(path)
+    var metadata = submission
+    if let name = envelope?.filename { metadata["filename"] = name }
+    if let description = envelope?.description { metadata["description"] = description }
     if let company = facts["EntityRegistrantName"] { metadata["company"] = company }
     if let cik = facts["EntityCentralIndexKey"] { metadata["cik"] = cik }
     if let period = facts["DocumentPeriodEndDate"] { metadata["period"] = period }
-    let title = [facts["EntityRegistrantName"], form].compactMap { $0 }.joined(separator: " ")
     var labels: [String: [String]] = [:]
     if let form {
       metadata["form"] = form
       labels["form"] = [form]
     }
+    let title = [metadata["company"], form].compactMap { $0 }.joined(separator: " ")
     let sections = Self.sections(blocks: collector.blocks, form: form)
-    if sections.isEmpty { throw KDError(.input, "no visible text in HTML document", file: path) }
-    let externalID = collector.metadata["filename"] ?? URL(fileURLWithPath: path).lastPathComponent
-    try emit(.document(ReaderDocument(externalID: externalID, title: title.isEmpty ? nil : title, sections: sections, labels: labels, metadata: metadata)))
+    let name = envelope?.filename ?? envelope?.sequence.map { "document \($0)" } ?? "document"
+    if sections.isEmpty { throw KDError(.input, "no visible text in \(name)", file: path) }
+    var externalID = URL(fileURLWithPath: path).lastPathComponent
+    if let envelope {
+      externalID = [metadata["accession"], envelope.filename ?? envelope.sequence ?? externalID].compactMap { $0 }
+        .joined(separator: "/")
+    }
+    return ReaderDocument(
+      externalID: externalID, title: title.isEmpty ? nil : title, sections: sections, labels: labels, metadata: metadata)
   }
 
   /// "10-K", "10-K/A", "8-K", "EX-99.1"... from free text; nil when it is not a form type.
@@ -266,36 +268,284 @@ public struct EDGARReader: StructuredReader {
   }
 }
 
-/// EDGAR's SGML document envelope (`<DOCUMENT><TYPE>10-K<SEQUENCE>1<FILENAME>...<TEXT>`).
+/// The header of one `<DOCUMENT>` in an EDGAR submission
+/// (`<TYPE>10-K`, `<SEQUENCE>1`, `<FILENAME>...`, `<DESCRIPTION>...`).
 struct SGMLEnvelope {
   var type: String?
+  var sequence: String?
   var filename: String?
-  var textStart: Int
+  var description: String?
 
-  init?(_ bytes: ArraySlice<UInt8>) {
-    let head = String(decoding: bytes.prefix(8192), as: UTF8.self)
-    let trimmed = head.drop(while: { $0.isWhitespace })
-    guard trimmed.hasPrefix("<DOCUMENT>") || trimmed.hasPrefix("<SEC-DOCUMENT>") else { return nil }
-    guard let text = head.range(of: "<TEXT>") else { return nil }
+  init(header: String) {
     func field(_ tag: String) -> String? {
-      guard let r = head.range(of: "<\(tag)>"), r.lowerBound < text.lowerBound else { return nil }
-      let value = head[r.upperBound...].prefix(while: { $0 != "\n" && $0 != "\r" && $0 != "<" })
+      guard let r = header.range(of: "<\(tag)>") else { return nil }
+      let value = header[r.upperBound...].prefix(while: { $0 != "\n" && $0 != "\r" && $0 != "<" })
       let v = value.trimmingCharacters(in: .whitespaces)
       return v.isEmpty ? nil : v
     }
     type = field("TYPE")
+    sequence = field("SEQUENCE")
     filename = field("FILENAME")
-    textStart = bytes.startIndex + head.utf8.distance(from: head.utf8.startIndex, to: text.upperBound.samePosition(in: head.utf8) ?? head.utf8.startIndex)
+    description = field("DESCRIPTION")
+  }
+
+  /// Documents that hold no prose: images, archives, spreadsheets, XBRL and schemas.
+  var isBinaryOrData: Bool {
+    let t = (type ?? "").uppercased()
+    if ["GRAPHIC", "ZIP", "EXCEL", "PDF", "XML", "JSON"].contains(t) || t.hasPrefix("EX-101") { return true }
+    let f = (filename ?? "").lowercased()
+    return [".jpg", ".jpeg", ".gif", ".png", ".pdf", ".zip", ".xlsx", ".xls", ".xsd", ".xml", ".json", ".js", ".css"]
+      .contains { f.hasSuffix($0) }
+  }
+}
+
+/// Splits an EDGAR SGML submission (a full `.txt` or one wrapped document)
+/// into its `<DOCUMENT>`s while streaming, parsing the text of each.
+struct EDGARSubmissionSplitter {
+  let path: String
+  /// Submission-level facts from `<SEC-HEADER>`: `accession`, `company`, `cik`, `submission_type`, `period`.
+  private(set) var submission: [String: String] = [:]
+  private var pending: [UInt8] = []
+  private var state = State.seeking
+  private var header: SGMLEnvelope?
+  private var parser: EDGARDocumentParser?
+  private var sawHeader = false
+
+  private enum State { case seeking, header, body, skipping }
+  private static let documentStart = Array("<DOCUMENT>".utf8)
+  private static let documentEnd = Array("</DOCUMENT>".utf8)
+  private static let textStart = Array("<TEXT>".utf8)
+  private static let textEnd = Array("</TEXT>".utf8)
+  private static let headerLimit = 1 << 20
+
+  init(path: String) { self.path = path }
+
+  /// Consumes bytes; calls `done` for every document completed in them.
+  mutating func feed(
+    _ bytes: UnsafeBufferPointer<UInt8>, done: (EDGARDocumentParser, SGMLEnvelope?, [String: String]) throws -> Void
+  ) throws {
+    pending.append(contentsOf: bytes)
+    var progress = true
+    while progress {
+      progress = false
+      switch state {
+      case .seeking:
+        if let i = Self.find(Self.documentStart, in: pending) {
+          if !sawHeader { readSECHeader(pending[0..<i]) }
+          sawHeader = true
+          pending.removeFirst(i + Self.documentStart.count)
+          state = .header
+          progress = true
+        } else if !sawHeader {
+          if pending.count > Self.headerLimit {
+            throw KDError(.input, "EDGAR submission header longer than 1 MB without <DOCUMENT>", file: path)
+          }
+        } else {
+          pending.removeFirst(max(0, pending.count - Self.documentStart.count))
+        }
+      case .header:
+        if let i = Self.find(Self.textStart, in: pending) {
+          let envelope = SGMLEnvelope(header: String(decoding: pending[0..<i], as: UTF8.self))
+          pending.removeFirst(i + Self.textStart.count)
+          header = envelope
+          if envelope.isBinaryOrData {
+            state = .skipping
+          } else {
+            parser = EDGARDocumentParser(path: path)
+            state = .body
+          }
+          progress = true
+        } else if pending.count > Self.headerLimit {
+          throw KDError(.input, "<DOCUMENT> header without <TEXT>", file: path)
+        }
+      case .body:
+        guard let parser else {
+          state = .seeking
+          progress = true
+          break
+        }
+        if let i = Self.find(Self.textEnd, in: pending) {
+          pending.withUnsafeBufferPointer { parser.feed(UnsafeBufferPointer(rebasing: $0[0..<i])) }
+          pending.removeFirst(i + Self.textEnd.count)
+          self.parser = nil
+          state = .skipping
+          try done(parser, header, submission)
+          progress = true
+        } else if pending.count >= Self.textEnd.count {
+          // Keep a tail that may hold the start of </TEXT>.
+          let cut = pending.count - (Self.textEnd.count - 1)
+          pending.withUnsafeBufferPointer { parser.feed(UnsafeBufferPointer(rebasing: $0[0..<cut])) }
+          pending.removeFirst(cut)
+        }
+      case .skipping:
+        if let i = Self.find(Self.documentEnd, in: pending) {
+          pending.removeFirst(i + Self.documentEnd.count)
+          state = .seeking
+          progress = true
+        } else {
+          pending.removeFirst(max(0, pending.count - Self.documentEnd.count))
+        }
+      }
+    }
+  }
+
+  /// Ends the stream; a document left open (no `</TEXT>`) is still delivered.
+  mutating func finish(done: (EDGARDocumentParser, SGMLEnvelope?, [String: String]) throws -> Void) throws {
+    if state == .body, let parser {
+      pending.withUnsafeBufferPointer { parser.feed($0) }
+      pending.removeAll()
+      self.parser = nil
+      try done(parser, header, submission)
+    } else if state == .header {
+      throw KDError(.input, "truncated EDGAR submission: <DOCUMENT> header without <TEXT>", file: path)
+    }
+  }
+
+  private mutating func readSECHeader(_ bytes: ArraySlice<UInt8>) {
+    let text = String(decoding: bytes, as: UTF8.self)
+    for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+      let parts = line.split(separator: ":", maxSplits: 1)
+      guard parts.count == 2 else { continue }
+      let key = parts[0].trimmingCharacters(in: .whitespaces).uppercased()
+      let value = parts[1].trimmingCharacters(in: .whitespaces)
+      guard !value.isEmpty else { continue }
+      switch key {
+      case "ACCESSION NUMBER": submission["accession"] = value
+      case "CONFORMED SUBMISSION TYPE": submission["submission_type"] = value
+      case "COMPANY CONFORMED NAME": if submission["company"] == nil { submission["company"] = value }
+      case "CENTRAL INDEX KEY": if submission["cik"] == nil { submission["cik"] = value }
+      case "CONFORMED PERIOD OF REPORT": submission["period"] = value
+      default: break
+      }
+    }
+  }
+
+  /// The index of `needle` in `haystack` (memchr for the first byte, then memcmp), or nil.
+  static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+    haystack.withUnsafeBytes { h in
+      needle.withUnsafeBytes { n in
+        guard let base = h.baseAddress, let first = n.first, h.count >= n.count else { return nil }
+        var offset = 0
+        let last = h.count - n.count
+        while offset <= last {
+          guard let hit = memchr(base + offset, Int32(first), last - offset + 1) else { return nil }
+          let index = base.distance(to: UnsafeRawPointer(hit))
+          if memcmp(hit, n.baseAddress!, n.count) == 0 { return index }
+          offset = index + 1
+        }
+        return nil
+      }
+    }
+  }
+}
+
+/// Parses the text of one EDGAR document: HTML through libxml2's push parser,
+/// or plain text (older filings), where blank lines separate blocks.
+final class EDGARDocumentParser {
+  let path: String
+  let collector = EDGARCollector()
+  private var sax = htmlSAXHandler()
+  private var parser: htmlParserCtxtPtr?
+  private var line = TextBuilder()
+  /// The first bytes, held until there are enough to tell HTML from plain text.
+  private var head: [UInt8]? = []
+  private static let sniffSize = 8192
+
+  init(path: String) { self.path = path }
+
+  /// Chooses HTML or plain text from the first bytes, and the encoding
+  /// (UTF-8 when they are valid UTF-8, else the HTML default), then parses them.
+  private func start() {
+    guard let bytes = head else { return }
+    head = nil
+    let text = String(decoding: bytes.prefix(Self.sniffSize), as: UTF8.self).lowercased()
+    let isHTML = ["<html", "<body", "<div", "<p>", "<p ", "<table", "<font", "<br", "<?xml"].contains { text.contains($0) }
+    if isHTML {
+      sax.initialized = XML_SAX2_MAGIC
+      sax.startElement = { context, name, attributes in
+        guard let context, let name else { return }
+        Unmanaged<EDGARCollector>.fromOpaque(context).takeUnretainedValue().start(name, attributes)
+      }
+      sax.endElement = { context, _ in
+        guard let context else { return }
+        Unmanaged<EDGARCollector>.fromOpaque(context).takeUnretainedValue().end()
+      }
+      sax.characters = { context, text, count in
+        guard let context, let text else { return }
+        Unmanaged<EDGARCollector>.fromOpaque(context).takeUnretainedValue().characters(text, Int(count))
+      }
+      sax.serror = { _, _ in }
+      let isUTF8 = String(validating: bytes.prefix(64 << 10).dropLast(4), as: UTF8.self) != nil
+      let encoding = isUTF8 ? XML_CHAR_ENCODING_UTF8 : XML_CHAR_ENCODING_NONE
+      let context = Unmanaged.passUnretained(collector).toOpaque()
+      parser = htmlCreatePushParserCtxt(&sax, context, nil, 0, path, encoding)
+      if let parser {
+        htmlCtxtUseOptions(
+          parser,
+          Int32(HTML_PARSE_NONET.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
+            | HTML_PARSE_RECOVER.rawValue))
+      }
+    }
+    bytes.withUnsafeBufferPointer { parse($0) }
+  }
+
+  deinit { if let parser { htmlFreeParserCtxt(parser) } }
+
+  /// Parses the next bytes of the document.
+  func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
+    if head != nil {
+      head?.append(contentsOf: bytes)
+      if (head?.count ?? 0) >= Self.sniffSize { start() }
+      return
+    }
+    parse(bytes)
+  }
+
+  private func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
+    guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+    if let parser {
+      base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { p in
+        _ = htmlParseChunk(parser, p, Int32(bytes.count), 0)
+      }
+      return
+    }
+    // Plain text: a blank line ends a block.
+    var start = 0
+    for i in 0..<bytes.count where bytes[i] == 0x0A {
+      line.append(base + start, count: i - start)
+      endLine()
+      start = i + 1
+    }
+    line.append(base + start, count: bytes.count - start)
+  }
+
+  private func endLine() {
+    if line.isEmpty {
+      collector.flush()
+    } else {
+      collector.appendPlain(line)
+      line = TextBuilder()
+    }
+  }
+
+  /// Ends the document and returns what was collected.
+  func finish() -> EDGARCollector {
+    start()
+    if let parser {
+      htmlParseChunk(parser, nil, 0, 1)
+    } else {
+      endLine()
+    }
+    collector.flush()
+    return collector
   }
 }
 
 /// SAX state for one EDGAR HTML document: visible text split into blocks.
 final class EDGARCollector {
   var blocks: [String] = []
-  var metadata: [String: String] = [:]
   /// Inline-XBRL `dei:` facts seen (hidden ones included): DocumentType, EntityRegistrantName...
   var facts: [String: String] = [:]
-  var documentType: String? { facts["DocumentType"] }
   private var current = TextBuilder()
   /// Per open element: did it hide its content, is it a block, does it capture the form type?
   private var open: [(hides: Bool, block: Bool, captures: Bool)] = []
@@ -375,6 +625,12 @@ final class EDGARCollector {
       if !text.isEmpty { facts[captureName] = text }
       capture = nil
     }
+  }
+
+  /// Adds one line of plain text to the current block.
+  func appendPlain(_ line: TextBuilder) {
+    current.space()
+    current.append(line.string)
   }
 
   func characters(_ text: UnsafePointer<UInt8>, _ count: Int) {

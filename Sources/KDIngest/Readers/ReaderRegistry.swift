@@ -12,7 +12,7 @@ import KDCore
 /// |---|---|
 /// | `PubmedArticleSet`, `MedlineCitationSet` | `pubmed` |
 /// | `article` (JATS/NLM DOCTYPE, `.nxml`, or `<front>`), `pmc-articleset` | `jats` |
-/// | USLM namespace, or `lawDoc`/`pLaw`/`bill`/`resolution`/`uscDoc` | `uslm` |
+/// | a USLM namespace (GPO or House), or `lawDoc`/`pLaw`/`uscDoc` | `uslm` |
 /// | `akomaNtoso` | `akn` |
 /// | HTML with EDGAR markers (inline XBRL, `<DOCUMENT><TYPE>`, SEC header) | `edgar` |
 ///
@@ -61,7 +61,7 @@ public enum ReaderRegistry {
     case "akomaNtoso": return "akn"
     default: break
     }
-    if sniff.rootNamespace == USLMReader.namespace { return "uslm" }
+    if let ns = sniff.rootNamespace, USLMReader.isUSLMNamespace(ns) { return "uslm" }
     if ["lawDoc", "pLaw", "uscDoc"].contains(local) { return "uslm" }
     if ["bill", "resolution", "amendment"].contains(local) && sniff.contains("<meta") && sniff.contains("docNumber") {
       return "uslm"

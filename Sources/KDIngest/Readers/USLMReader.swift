@@ -4,7 +4,8 @@ import KDCore
 
 /// Reads United States Legislative Markup (USLM 1.x/2.x): public and private
 /// laws (`pLaw`), bills, resolutions, US Code titles (`uscDoc`) and CFR/other
-/// `lawDoc`s, namespaced (`http://schemas.gpo.gov/xml/uslm`) or not.
+/// `lawDoc`s, namespaced (GPO `http://schemas.gpo.gov/xml/uslm`, House
+/// `http://xml.house.gov/schemas/uslm/1.0`) or not.
 ///
 /// One document per file; one section per outermost `section` element (a
 /// section quoted inside an amendment stays part of its enclosing section's
@@ -16,7 +17,15 @@ import KDCore
 /// `docNumber`, `publicPrivate`, `citableAs`. A document without sections
 /// gets one section with the text of its `main` element.
 public struct USLMReader: StructuredReader {
+  /// The GPO namespace (USLM 2.x: laws, bills, CFR).
   public static let namespace = "http://schemas.gpo.gov/xml/uslm"
+  /// The House namespace of USLM 1.0 (the US Code).
+  public static let houseNamespace = "http://xml.house.gov/schemas/uslm/1.0"
+
+  /// True for the USLM namespaces (GPO and House, any version).
+  public static func isUSLMNamespace(_ uri: String) -> Bool {
+    uri.hasPrefix(namespace) || uri.hasPrefix("http://xml.house.gov/schemas/uslm")
+  }
   public var format: String { "uslm" }
 
   public init() {}
@@ -32,7 +41,7 @@ public struct USLMReader: StructuredReader {
     let reader = try XMLStreamReader(path: path)
     guard try reader.moveToRoot() else { throw KDError(.input, "empty XML document", file: path) }
     let doctype = reader.name
-    if let ns = reader.namespaceURI, ns != Self.namespace {
+    if let ns = reader.namespaceURI, !Self.isUSLMNamespace(ns) {
       throw KDError(.input, "not USLM: root <\(doctype)> is in namespace \(ns)", file: path, line: reader.line)
     }
     var metadata: [String: String] = [:]

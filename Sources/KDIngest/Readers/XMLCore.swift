@@ -412,14 +412,7 @@ struct TextBuilder {
   mutating func append(_ text: String) {
     var copy = text
     copy.withUTF8 { buffer in
-      for b in buffer {
-        if b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D {
-          if !bytes.isEmpty { pendingSpace = true }
-        } else {
-          flushPending()
-          bytes.append(b)
-        }
-      }
+      if let base = buffer.baseAddress { append(base, count: buffer.count) }
     }
   }
 

@@ -25,6 +25,10 @@ struct BenchTeacher {
   static func main() {
     BLAS.reexecWithFasterKernelsIfNeeded()
     do {
+      if CommandLine.arguments.contains("--sgemm-peak") {
+        sgemmPeak(threads: Int(argument("--threads", "2") ?? "2") ?? 2)
+        return
+      }
       guard let model = argument("--model", nil) else {
         throw KDError(.usage, "usage: kd-bench-teacher --model DIR [--threads N] [--batch B] [--seq L] [--iterations N] [--warmup N]")
       }
@@ -55,4 +59,28 @@ struct BenchTeacher {
       exit(1)
     }
   }
+}
+
+/// GFLOP/s of one BERT-shaped product [4096×384]·[384×1536]ᵀ with OpenBLAS on `threads` threads: the practical sgemm peak.
+func sgemmPeak(threads: Int) {
+  let m = 4096, k = 384, n = 1536
+  let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: n * k)
+  var c = [Float](repeating: 0, count: m * n)
+  BLAS.setThreads(threads)
+  var times: [Double] = []
+  for i in 0..<12 {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    a.withUnsafeBufferPointer { ap in
+      b.withUnsafeBufferPointer { bp in
+        c.withUnsafeMutableBufferPointer { cp in
+          BLAS.sgemm(transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
+                     c: cp.baseAddress!, ldc: n)
+        }
+      }
+    }
+    if i >= 2 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+  }
+  times.sort()
+  let gflops = 2 * Double(m * n * k) / times[times.count / 2] / 1e9
+  print("{\"impl\":\"sgemm-peak\",\"blas_core\":\"\(BLAS.coreName)\",\"threads\":\(threads),\"gflops\":\(gflops)}")
 }

@@ -1,0 +1,73 @@
+import Foundation
+import KDStore
+import KDTestSupport
+import KDTokenizers
+import Testing
+
+@testable import KDIngest
+
+/// Ingest with a tokenizer: ids stored per example, windows that never drop text.
+@Suite struct TokenizedIngestTests {
+  let tokenizerPath = TestPaths.packageRoot + "/Tests/KDTokenizersTests/Resources/wordpiece-cased.json"
+
+  func run(_ dir: TemporaryDirectory, segment: String? = nil, maxTokens: Int = 32, stride: Int = 8) throws -> IngestSummary {
+    var o = IngestOptions(corpus: dir.file("c"), database: dir.file("d.sqlite"))
+    o.segment = segment
+    o.maxTokens = maxTokens
+    o.stride = stride
+    o.lockTimeout = 5
+    let ingestor = Ingestor(options: o)
+    try TokenizerSetup.configure(ingestor, path: tokenizerPath, log: { _ in })
+    return try ingestor.run()
+  }
+
+  @Test func tokenIdsAreStoredAndMatchTheTokenizer() throws {
+    let dir = try TemporaryDirectory()
+    try dir.write("c/m/t/a.csv", "text,label\nThe patient reported chest pain.,x\nNo acute distress.,y\n")
+    let s = try run(dir)
+    #expect(s.examplesTokenized == 2)
+    let tokenizer = try Tokenizer.load(path: tokenizerPath)
+    let store = try Store.open(path: dir.file("d.sqlite"))
+    let st = try store.db.prepare("SELECT e.text, t.width, t.ids, t.length FROM examples e JOIN tokenizations t ON t.example_id = e.id")
+    var n = 0
+    while try st.step() {
+      var ids: [Int32] = []
+      st.withBlob(2) { TokenBlob.decode($0, width: st.int(1), into: &ids) }
+      #expect(ids == tokenizer.encode(st.text(0)).ids)
+      #expect(ids.count == st.int(3))
+      n += 1
+    }
+    #expect(n == 2)
+    #expect(try store.db.scalarText("SELECT content_hash FROM tokenizers") == tokenizer.contentHash)
+    // Rerun: nothing to tokenize again.
+    let again = try run(dir)
+    #expect(again.examplesTokenized == 0)
+  }
+
+  @Test func windowsCoverTheWholeDocumentWithOverlap() throws {
+    let dir = try TemporaryDirectory()
+    let words = (0..<300).map { "word\($0)" }
+    let text = words.joined(separator: " ")
+    try dir.write("c/m/t/long.txt", text)
+    _ = try run(dir, segment: "window", maxTokens: 32, stride: 8)
+    let store = try Store.open(path: dir.file("d.sqlite"))
+    let st = try store.db.prepare("SELECT e.text, e.char_start, e.char_end, t.length FROM examples e JOIN tokenizations t ON t.example_id = e.id ORDER BY e.position")
+    var spans: [(Int, Int)] = []
+    while try st.step() {
+      #expect(st.int(3) <= 32, "a window fits max-tokens, specials included")
+      let start = st.int(1), end = st.int(2)
+      let scalars = Array(text.unicodeScalars)
+      var sub = String.UnicodeScalarView()
+      sub.append(contentsOf: scalars[start..<end])
+      #expect(st.text(0) == String(sub), "the example text is its span of the document")
+      spans.append((start, end))
+    }
+    #expect(spans.count > 5)
+    #expect(spans.first?.0 == 0)
+    #expect(spans.last?.1 == text.unicodeScalars.count, "the last window reaches the end: nothing is truncated")
+    for (a, b) in zip(spans, spans.dropFirst()) {
+      #expect(b.0 < a.1, "consecutive windows overlap (stride)")
+      #expect(b.0 > a.0)
+    }
+  }
+}
