@@ -214,9 +214,26 @@ extension Store {
     return out
   }
 
+  /// Examples a teacher of task `taskID` serves that have no tokenization with
+  /// `tokenizerID` (nil: none registered), in id order, each with whether it
+  /// has a tokenization with some other tokenizer.
+  public func examplesLackingTokenization(taskID: Int64, tokenizerID: Int64?) throws -> [(exampleID: Int64, tokenizedOtherwise: Bool)] {
+    let s = try db.prepare(
+      """
+      SELECT e.id, EXISTS (SELECT 1 FROM tokenizations o WHERE o.example_id = e.id) FROM examples e
+      WHERE \(Self.teacherExampleFilter)
+        AND NOT EXISTS (SELECT 1 FROM tokenizations t WHERE t.example_id = e.id AND t.tokenizer_id IS ?2)
+      ORDER BY e.id
+      """)
+    try s.bind([.int(taskID), .optional(tokenizerID)])
+    var out: [(Int64, Bool)] = []
+    while try s.step() { out.append((s.int64(0), s.int(1) != 0)) }
+    return out
+  }
+
   /// For examples of a task lacking a tokenization with `tokenizerID`, the
   /// tokenizers they do have: (name, content hash, examples); `nil` name = not tokenized at all.
-  public func otherTokenizations(taskID: Int64, tokenizerID: Int64?, exampleIDs: [Int64]? = nil) throws
+  public func otherTokenizations(taskID: Int64, tokenizerID: Int64?) throws
     -> [(name: String?, contentHash: String?, examples: Int)]
   {
     let s = try db.prepare(

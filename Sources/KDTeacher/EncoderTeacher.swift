@@ -2,6 +2,7 @@ import Foundation
 import KDCore
 import KDModels
 import KDStore
+import KDTokenizers
 
 /// A native teacher: a BERT-family checkpoint run on CPU (`BertEncoder`),
 /// with either its own classification head or a head fitted on its pooled
@@ -49,10 +50,10 @@ public final class EncoderTeacher: TeacherBackend {
     guard let tokPath, let bytes = FileManager.default.contents(atPath: tokPath) else {
       throw KDError(.io, "no tokenizer.json or vocab.txt beside the checkpoint", file: directory)
     }
-    let hash = bytes.withUnsafeBytes { StableHash.hex(StableHash.fnv1a64($0)) }
+    let tokenizer = try Tokenizer.load(path: tokPath)
     let info = TeacherTokenizerInfo(
-      name: (directory as NSString).lastPathComponent + "/" + (tokPath as NSString).lastPathComponent,
-      contentHash: hash, vocabularySize: encoder.config.vocabSize, fileBytes: Array(bytes))
+      name: URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent + "/" + (tokPath as NSString).lastPathComponent,
+      contentHash: tokenizer.contentHash, vocabularySize: tokenizer.vocabularySize, fileBytes: Array(bytes))
     var limit = encoder.maxPositions
     if let data = FileManager.default.contents(atPath: directory + "/sentence_bert_config.json"),
       let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let m = obj["max_seq_length"] as? Int, m > 2
@@ -63,7 +64,10 @@ public final class EncoderTeacher: TeacherBackend {
       guard maxTokens >= 3 else { throw KDError(.usage, "--max-tokens must be at least 3", field: "--max-tokens") }
       limit = min(encoder.maxPositions, maxTokens)
     }
-    return EncoderTeacher(encoder: encoder, directory: directory, tokenizerInfo: info, maxTokens: limit)
+    let teacher = EncoderTeacher(encoder: encoder, directory: directory, tokenizerInfo: info, maxTokens: limit)
+    // As kd-ingest stores ids: special tokens, no truncation, no padding.
+    teacher.tokenizer = { tokenizer.encode($0, addSpecialTokens: true, truncation: nil, padding: nil).ids }
+    return teacher
   }
 
   init(encoder: BertEncoder, directory: String, tokenizerInfo: TeacherTokenizerInfo?, maxTokens: Int?) {
@@ -131,6 +135,27 @@ public final class EncoderTeacher: TeacherBackend {
     guard opts.labelFraction > 0, opts.labelFraction <= 1 else {
       throw KDError(.usage, "--label-fraction must be in (0, 1], got \(opts.labelFraction)", field: "--label-fraction")
     }
+    let encoderHash = StableHash.hex(StableHash.fnv1a64(
+      "\(encoder.checkpointHash)|\(tokenizerInfo?.contentHash ?? "")|\(encoder.pooling.rawValue)|\(encoder.normalizeEmbeddings)|\(maxTokens ?? 0)"))
+    // An existing teacher keeps its head, so that all its outputs come from one
+    // head even when labels were added since (refit with --replace or a new --name).
+    if let existing = context.existingTeacher, existing.taskID == task.id, let blob = existing.headBlob,
+      let json = existing.headJSON,
+      let recorded = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any],
+      recorded["encoder_hash"] as? String == encoderHash,
+      recorded["label_fraction"] as? Double == opts.labelFraction,
+      (recorded["label_seed"] as? Int).map({ UInt64(truncatingIfNeeded: $0) }) == opts.labelSeed
+    {
+      let head = try HeadBlob.decode(blob)
+      guard head.labels == task.labels else {
+        throw KDError(
+          .input, "teacher '\(existing.name)' was fitted for labels \(head.labels), the task now has \(task.labels); pass --replace to refit",
+          field: "--replace")
+      }
+      try encoder.attachFittedHead(head)
+      context.log("keeping the head of teacher \(existing.name) (fitted on \(recorded["train_examples"] ?? "?") labels; --replace refits)")
+      return (json, blob)
+    }
     let allTrain = try store.labeledExamples(taskID: task.id, split: .train)
     var train = allTrain.filter { opts.labelFraction >= 1 || Self.inFraction($0.exampleID, fraction: opts.labelFraction, seed: opts.labelSeed) }
     guard !allTrain.isEmpty else {
@@ -158,8 +183,6 @@ public final class EncoderTeacher: TeacherBackend {
       strengths = [strengths.sorted()[strengths.count / 2]]
       validationSource = "none (too few labels): fixed strength"
     }
-    let encoderHash = StableHash.hex(StableHash.fnv1a64(
-      "\(encoder.checkpointHash)|\(tokenizerInfo?.contentHash ?? "")|\(encoder.pooling.rawValue)|\(encoder.normalizeEmbeddings)|\(maxTokens ?? 0)"))
     var key = "labels:" + task.labels.joined(separator: "\u{1F}") + "|strengths:" + strengths.map { "\($0)" }.joined(separator: ",")
     for (tag, rows) in [("train", train), ("validation", validation)] {
       key += "|\(tag):"

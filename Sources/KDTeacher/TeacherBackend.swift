@@ -89,6 +89,9 @@ public struct HeadOptions: Sendable, Equatable {
 public protocol TeacherPreparationContext: AnyObject {
   var store: Store { get }
   var headOptions: HeadOptions { get }
+  /// The teacher row this run will extend, when it exists already (its head is kept:
+  /// outputs under one name all come from one head; `--replace` refits).
+  var existingTeacher: TeacherRecord? { get }
   /// Pooled embeddings (row-major, `dim` per example) of the given examples,
   /// computed with the teacher's tokenizer and windowing like the cached outputs.
   func pooledEmbeddings(of exampleIDs: [Int64]) throws -> [Float]

@@ -54,8 +54,8 @@ public struct TeacherCacheSummary: Codable, Sendable, Equatable {
   public var failures: [String] = []
   /// Examples longer than the teacher's limit, scored as averaged windows.
   public var windowed = 0
-  /// Examples tokenized by this run (`--retokenize`).
-  public var retokenized = 0
+  /// Examples tokenized with the teacher's tokenizer by this run (untokenized ones, or all with `--retokenize`).
+  public var tokenizedNow = 0
   public var seconds: Double = 0
   public var examplesPerSecond: Double = 0
   /// Mean stored bytes per cached example (logits + embedding), measured in the DB.
@@ -68,7 +68,7 @@ public struct TeacherCacheSummary: Codable, Sendable, Equatable {
   enum CodingKeys: String, CodingKey {
     case teacher, teacherID = "teacher_id", task, kind, head, storage, topK = "top_k", numOutputs = "num_outputs"
     case embeddingDim = "embedding_dim", cachedNow = "cached_now", alreadyCached = "already_cached", skipped, failures
-    case windowed, retokenized, seconds, examplesPerSecond = "examples_per_second", bytesPerExample = "bytes_per_example"
+    case windowed, tokenizedNow = "tokenized_now", seconds, examplesPerSecond = "examples_per_second", bytesPerExample = "bytes_per_example"
     case bytesPerExampleByStorage = "bytes_per_example_by_storage", embeddingBytesPerExample = "embedding_bytes_per_example"
   }
 }
@@ -101,6 +101,7 @@ public final class TeacherCache: TeacherPreparationContext {
   /// Test hook: called after each committed chunk with the number of examples cached so far.
   public var afterCommit: ((Int) -> Void)?
 
+  public private(set) var existingTeacher: TeacherRecord?
   private var tokenizerID: Int64?
   private var maxTokens: Int?
   public private(set) var interrupted = false
@@ -181,18 +182,19 @@ public final class TeacherCache: TeacherPreparationContext {
     }
     tokenizerID = nil
     maxTokens = backend.maxTokens
+    var tokenizedNow = 0
     if let info = backend.tokenizerInfo {
-      tokenizerID = try resolveTokenizer(info, task: task)
-      if tokenizerID == nil { throw try tokenizerMismatch(task: task, missing: coverage0.eligible, info: info) }
+      tokenizedNow += try ensureTokenized(task: task, info: info)
     }
 
     log("preparing the teacher for task \(task.name)")
+    existingTeacher = options.replace ? nil : try store.teacher(named: try teacherName(task: task, qualified: qualified))
+    defer { existingTeacher = nil }
     let desc = try backend.prepare(task: task, context: self)
     let name = try teacherName(task: task, qualified: qualified)
     maxTokens = desc.maxTokens
     if let info = desc.tokenizer, tokenizerID == nil {
-      tokenizerID = try resolveTokenizer(info, task: task)
-      if tokenizerID == nil { throw try tokenizerMismatch(task: task, missing: coverage0.eligible, info: info) }
+      tokenizedNow += try ensureTokenized(task: task, info: info)
     }
     let teacher = try teacherRow(name: name, task: task, desc: desc, runID: runID)
 
@@ -204,17 +206,10 @@ public final class TeacherCache: TeacherPreparationContext {
     summary.alreadyCached = coverage.cached
     if coverage.duplicates > 0 { summary.skipped["duplicate"] = coverage.duplicates }
 
+    summary.tokenizedNow = tokenizedNow
     var pending = try store.pendingTeacherExamples(teacherID: teacher.id, taskID: task.id, tokenizerID: tokenizerID)
-    if tokenizerID != nil || desc.tokenizer != nil {
-      let missing = pending.filter { $0.tokenCount == nil }
-      if !missing.isEmpty {
-        if options.retokenize {
-          summary.retokenized = try retokenize(missing.map(\.exampleID))
-          pending = try store.pendingTeacherExamples(teacherID: teacher.id, taskID: task.id, tokenizerID: tokenizerID)
-        } else {
-          throw try tokenizerMismatch(task: task, missing: missing.count, info: desc.tokenizer)
-        }
-      }
+    if tokenizerID != nil, let first = pending.first(where: { $0.tokenCount == nil }) {
+      throw KDError(.internalError, "example \(first.exampleID) is still not tokenized with the teacher's tokenizer")
     }
     if let limit = options.limit, pending.count > limit {
       summary.skipped["limit"] = pending.count - limit
@@ -255,12 +250,26 @@ public final class TeacherCache: TeacherPreparationContext {
 
   // MARK: Teacher rows
 
-  private func resolveTokenizer(_ info: TeacherTokenizerInfo, task: TaskRecord) throws -> Int64? {
-    if let id = try store.tokenizerID(contentHash: info.contentHash) { return id }
-    guard options.retokenize else { return nil }
-    return try store.db.transaction {
-      try store.tokenizerID(name: info.name, contentHash: info.contentHash, vocabSize: info.vocabularySize, json: info.fileBytes)
+  /// Makes sure every example the teacher serves has token ids from its tokenizer.
+  ///
+  /// Examples without any tokenization are tokenized with the teacher's
+  /// tokenizer (and stored); examples tokenized with another tokenizer are
+  /// refused unless `retokenize` is set. Sets `tokenizerID`.
+  /// - Returns: how many examples were tokenized.
+  private func ensureTokenized(task: TaskRecord, info: TeacherTokenizerInfo) throws -> Int {
+    tokenizerID = try store.tokenizerID(contentHash: info.contentHash)
+    let lacking = try store.examplesLackingTokenization(taskID: task.id, tokenizerID: tokenizerID)
+    guard !lacking.isEmpty else { return 0 }
+    let other = lacking.filter(\.tokenizedOtherwise).count
+    if other > 0 && !options.retokenize {
+      throw try tokenizerMismatch(task: task, missing: other, info: info)
     }
+    if tokenizerID == nil {
+      tokenizerID = try store.db.transaction {
+        try store.tokenizerID(name: info.name, contentHash: info.contentHash, vocabSize: info.vocabularySize, json: info.fileBytes)
+      }
+    }
+    return try retokenize(lacking.map(\.exampleID))
   }
 
   private func tokenizerMismatch(task: TaskRecord, missing: Int, info: TeacherTokenizerInfo?) throws -> KDError {
@@ -469,25 +478,14 @@ public final class TeacherCache: TeacherPreparationContext {
 
   /// Pooled embeddings of examples, windowed and averaged like the outputs.
   public func pooledEmbeddings(of exampleIDs: [Int64]) throws -> [Float] {
-    guard tokenizerID != nil || backend.tokenizerInfo == nil else {
-      throw KDError(.input, "labeled examples are not tokenized with the teacher's tokenizer; pass --retokenize", field: "tokenizations")
-    }
-    var missing: [Int64] = []
     var out: [Float] = []
     var dim = 0
     let batch = max(1, options.batchSize)
-    // Sort by length for speed, then restore the caller's order.
     let rows = try store.teacherInputs(exampleIDs, tokenizerID: tokenizerID)
-    for r in rows where tokenizerID != nil && r.ids == nil { missing.append(r.exampleID) }
-    if !missing.isEmpty {
-      if options.retokenize {
-        _ = try retokenize(missing)
-        return try pooledEmbeddings(of: exampleIDs)
-      }
-      throw KDError(
-        .input, "\(missing.count) labeled examples (first: \(missing[0])) are not tokenized with the teacher's tokenizer; pass --retokenize",
-        field: "tokenizations")
+    if tokenizerID != nil, let r = rows.first(where: { $0.ids == nil }) {
+      throw KDError(.input, "labeled example \(r.exampleID) is not tokenized with the teacher's tokenizer", field: "tokenizations")
     }
+    // Sort by length for speed; results go back to the caller's order.
     let order = rows.indices.sorted { (rows[$0].ids?.count ?? 0) < (rows[$1].ids?.count ?? 0) }
     var byIndex = [[Float]](repeating: [], count: rows.count)
     var start = 0

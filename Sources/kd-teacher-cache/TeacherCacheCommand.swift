@@ -199,7 +199,7 @@ struct Cache: ParsableCommand {
       var line = "\(s.teacher) [\(s.task)]: cached \(s.cachedNow) now, \(s.alreadyCached) already"
       for (k, v) in s.skipped.sorted(by: { $0.key < $1.key }) { line += ", skipped \(v) (\(k))" }
       if s.windowed > 0 { line += ", \(s.windowed) windowed" }
-      if s.retokenized > 0 { line += ", \(s.retokenized) retokenized" }
+      if s.tokenizedNow > 0 { line += ", \(s.tokenizedNow) tokenized" }
       line += String(format: "; %.1f s, %.1f ex/s, %@ %.0f B/example", s.seconds, s.examplesPerSecond, s.storage, s.bytesPerExample)
       Log.info(line)
       for f in s.failures { Log.warning(f) }

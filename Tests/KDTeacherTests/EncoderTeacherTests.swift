@@ -186,6 +186,29 @@ enum TinyCheckpoint {
     #expect(used == expected)
   }
 
+  @Test func anExistingTeacherKeepsItsHeadWhenLabelsAreAdded() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("tiny"))
+    let store = try makeTemporaryStore(dir)
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 12, validation: 4, test: 0), tokenizerHash: hash)
+    _ = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options()).run(runID: nil)
+    let before = try #require(try store.teacher(named: "tiny"))
+    // New labeled examples arrive (a cron ingest): the next run caches them with the same head.
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 6, validation: 0, test: 0, seed: 99), tokenizerHash: hash)
+    let cache = TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options())
+    var logs: [String] = []
+    cache.logger = { logs.append($0) }
+    let s = try cache.run(runID: nil)
+    #expect(s[0].cachedNow == 6)
+    #expect(logs.contains { $0.contains("keeping the head of teacher tiny") })
+    #expect(try store.teacher(named: "tiny")?.headBlob == before.headBlob)
+    // --replace refits on all labels and recomputes everything.
+    let r = try TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1), options: options { $0.replace = true }).run(runID: nil)
+    #expect(r[0].cachedNow == 22)
+    let head = try #require(try JSONSerialization.jsonObject(with: Data((try store.teacher(named: "tiny")?.headJSON ?? "").utf8)) as? [String: Any])
+    #expect(head["train_examples"] as? Int == 18)
+  }
+
   @Test func noLabeledTrainingExamplesIsAClearError() throws {
     let dir = try TemporaryDirectory()
     let hash = try TinyCheckpoint.write(dir.file("tiny"))
@@ -250,5 +273,36 @@ enum TinyCheckpoint {
   @Test func missingTeacherDirectoryIsAClearError() {
     let e = #expect(throws: KDError.self) { _ = try EncoderTeacher.load(directory: "/nonexistent/all-MiniLM-L6-v2", threads: 1) }
     #expect(e?.message.contains("make models") == true)
+  }
+}
+
+/// The default teacher, when `models/all-MiniLM-L6-v2` is present (`make models`).
+@Suite(.enabled(if: TestPaths.defaultTeacher != nil, "models/all-MiniLM-L6-v2 is absent (run `make models`)"))
+struct DefaultTeacherTests {
+  @Test func miniLMFitsAHeadAndWindowsLongExamples() throws {
+    let model = try #require(TestPaths.defaultTeacher)
+    let dir = try TemporaryDirectory()
+    let store = try makeTemporaryStore(dir)
+    let pos = ["a wonderful, moving film", "great acting and a superb story", "I loved every minute", "brilliant and funny"]
+    let neg = ["a dull, boring mess", "terrible acting and an awful plot", "I hated every minute", "tedious and unfunny"]
+    var examples: [CorpusFixture.Example] = []
+    for (i, t) in pos.enumerated() { examples.append(.init(text: t, label: "pos", split: i < 3 ? .train : .validation, ids: [])) }
+    for (i, t) in neg.enumerated() { examples.append(.init(text: t, label: "neg", split: i < 3 ? .train : .validation, ids: [])) }
+    let long = Array(repeating: "the plot was wonderful and the actors were great", count: 40).joined(separator: " ")
+    examples.append(.init(text: long, label: nil, split: .test, ids: []))
+    let ids = try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: examples, tokenizerHash: nil)
+    let teacher = try EncoderTeacher.load(directory: model, threads: 2)
+    #expect(teacher.maxTokens == 256)
+    var o = TeacherCacheOptions()
+    o.batchSize = 8
+    let s = try TeacherCache(store: store, backend: teacher, options: o).run(runID: nil)
+    #expect(s[0].teacher == "all-MiniLM-L6-v2")
+    #expect(s[0].head == "fitted")
+    #expect(s[0].tokenizedNow == 9)
+    #expect(s[0].cachedNow == 9)
+    #expect(s[0].windowed == 1)
+    let t = try #require(try store.teacher(named: "all-MiniLM-L6-v2"))
+    let out = try #require(try store.teacherOutput(teacher: t, exampleID: ids[8]))
+    #expect(out.logits.values[1] > out.logits.values[0], "a text repeating 'wonderful … great' should lean positive")
   }
 }

@@ -18,12 +18,12 @@ struct CorpusFixture {
   /// Writes `examples` for task `task` (labels `labels`), tokenized with tokenizer `tokenizerHash`.
   @discardableResult
   static func populate(_ store: Store, task: String = "topic", labels: [String] = ["a", "b"], examples: [Example],
-                       tokenizerHash: String = tokenizerHash, duplicateLast: Bool = false) throws -> [Int64] {
+                       tokenizerHash: String? = tokenizerHash) throws -> [Int64] {
     try store.db.transaction {
       let taskID = try store.taskID(named: task)
       var labelIDs: [String: Int64] = [:]
       for l in labels { labelIDs[l] = try store.labelID(task: taskID, name: l) }
-      let tok = try store.tokenizerID(name: "fixture", contentHash: tokenizerHash, vocabSize: 1000, json: Array("{}".utf8))
+      let tok = try tokenizerHash.map { try store.tokenizerID(name: "fixture", contentHash: $0, vocabSize: 1000, json: Array("{}".utf8)) }
       let source = try store.insertSource(
         NewSource(root: "/fixture", path: "\(task)-\(UUID().uuidString).txt", contentHash: "0", size: 0, mtime: 0, format: "lines", domain: "test",
                   taskID: taskID, configHash: "", status: "ok", error: nil, errorCount: 0, runID: nil))
@@ -36,7 +36,7 @@ struct CorpusFixture {
           documentID: doc, position: 0, text: e.text, charStart: nil, charEnd: nil, section: nil, split: e.split, domain: "test",
           taskID: taskID)
         if let l = e.label, let lid = labelIDs[l] { try store.addExampleLabel(example: ex, label: lid) }
-        try store.insertTokenization(example: ex, tokenizer: tok, ids: e.ids, vocabSize: 1000)
+        if let tok { try store.insertTokenization(example: ex, tokenizer: tok, ids: e.ids, vocabSize: 1000) }
         ids.append(ex)
       }
       _ = try store.refreshDuplicates()

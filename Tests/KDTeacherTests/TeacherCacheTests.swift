@@ -124,10 +124,24 @@ import Testing
 
     // With --retokenize the teacher's tokenizer is registered and used.
     let s = try TeacherCache(store: store, backend: FakeTeacher(), options: options { $0.retokenize = true }).run(runID: nil)
-    #expect(s[0].retokenized == 4)
+    #expect(s[0].tokenizedNow == 4)
     #expect(s[0].cachedNow == 4)
     let tok = try #require(try store.tokenizerID(contentHash: CorpusFixture.tokenizerHash))
     #expect(try store.db.scalarInt("SELECT COUNT(*) FROM tokenizations WHERE tokenizer_id = ?", [.int(tok)]) == 4)
+  }
+
+  @Test func untokenizedExamplesAreTokenizedWithTheTeachersTokenizer() throws {
+    let dir = try TemporaryDirectory()
+    let store = try makeTemporaryStore(dir)
+    let ids = try CorpusFixture.populate(store, examples: CorpusFixture.simple(3), tokenizerHash: nil)
+    let s = try TeacherCache(store: store, backend: FakeTeacher(), options: options()).run(runID: nil)
+    #expect(s[0].tokenizedNow == 3)
+    #expect(s[0].cachedNow == 3)
+    let tok = try #require(try store.tokenizerID(contentHash: CorpusFixture.tokenizerHash))
+    let stored = try store.teacherInputs([ids[0]], tokenizerID: tok)
+    #expect(stored.first?.ids == [101] + "text 0".utf8.map { Int32($0) } + [102])
+    let t = try #require(try store.teacher(named: "fake"))
+    #expect(t.tokenizerID == tok)
   }
 
   @Test func duplicatesAreSkippedAndCounted() throws {
