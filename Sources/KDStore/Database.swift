@@ -50,6 +50,10 @@ public final class Database {
   }
 
   /// A prepared statement, cached by SQL text for reuse in loops.
+  ///
+  /// - warning: a caller that stops stepping before `step()` returns false
+  ///   must `reset()` the statement, or it keeps a read snapshot open and the
+  ///   connection stops seeing other processes' writes.
   public func cached(_ sql: String) throws -> Statement {
     if let s = statementCache[sql] {
       s.reset()
@@ -85,6 +89,8 @@ public final class Database {
   /// Convenience: the first column of the first row as Int64, or nil.
   public func scalarInt(_ sql: String, _ args: [SQLValue] = []) throws -> Int64? {
     let s = try cached(sql)
+    // Reset after reading: a statement left on a row keeps its read snapshot open.
+    defer { s.reset() }
     try s.bind(args)
     guard try s.step() else { return nil }
     return s.isNull(0) ? nil : s.int64(0)
@@ -93,6 +99,7 @@ public final class Database {
   /// Convenience: the first column of the first row as String, or nil.
   public func scalarText(_ sql: String, _ args: [SQLValue] = []) throws -> String? {
     let s = try cached(sql)
+    defer { s.reset() }
     try s.bind(args)
     guard try s.step() else { return nil }
     return s.isNull(0) ? nil : s.text(0)
@@ -101,6 +108,7 @@ public final class Database {
   /// Runs a statement with arguments and no result rows.
   public func run(_ sql: String, _ args: [SQLValue] = []) throws {
     let s = try cached(sql)
+    defer { s.reset() }
     try s.bind(args)
     try s.run()
   }

@@ -74,6 +74,7 @@ extension Store {
   /// A task with its labels, or nil.
   public func task(named name: String) throws -> TaskRecord? {
     let s = try db.cached("SELECT id, multi_label FROM tasks WHERE name = ?")
+    defer { s.reset() }
     try s.bind([.text(name)])
     guard try s.step() else { return nil }
     let id = s.int64(0), multi = s.int(1) != 0
@@ -111,6 +112,7 @@ extension Store {
     let s = try db.cached(
       "SELECT id, root, path, content_hash, size, mtime, format, domain, config_hash, status, error, documents, examples FROM sources WHERE root = ? AND path = ?"
     )
+    defer { s.reset() }
     try s.bind([.text(root), .text(path)])
     guard try s.step() else { return nil }
     return Self.sourceRecord(s)

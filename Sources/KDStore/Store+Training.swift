@@ -217,6 +217,7 @@ extension Store {
   /// The smallest and one past the largest example id of a task's split, or nil when empty.
   public func exampleIDBounds(task: Int64, split: Split) throws -> Range<Int64>? {
     let s = try db.cached("SELECT MIN(id), MAX(id) FROM examples WHERE task_id = ? AND split = ?")
+    defer { s.reset() }
     try s.bind([.int(task), .text(split.rawValue)])
     guard try s.step(), !s.isNull(0) else { return nil }
     return s.int64(0)..<(s.int64(1) + 1)

@@ -127,3 +127,21 @@ import Testing
     again.release()
   }
 }
+
+@Suite struct SnapshotTests {
+  /// A connection that read a row must still see later writes of another connection.
+  @Test func singleRowReadsDoNotPinASnapshot() throws {
+    let dir = try TemporaryDirectory()
+    let a = try Store.open(path: dir.file("s.sqlite"))
+    let b = try Store.open(path: dir.file("s.sqlite"))
+    _ = try a.taskID(named: "one")
+    #expect(try b.task(named: "one") != nil)
+    #expect(try b.db.scalarInt("SELECT COUNT(*) FROM tasks") == 1)
+    _ = try a.taskID(named: "two")
+    #expect(try b.task(named: "two") != nil, "b sees a's second write")
+    #expect(try b.db.scalarInt("SELECT COUNT(*) FROM tasks") == 2)
+    // And b can still write after reading.
+    _ = try b.taskID(named: "three")
+    #expect(try a.db.scalarInt("SELECT COUNT(*) FROM tasks") == 3)
+  }
+}
