@@ -69,7 +69,7 @@ let package = Package(
       swiftSettings: common),
     .executableTarget(
       name: "kd-teacher-cache",
-      dependencies: ["KDCLI", "KDTeacher", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["KDCLI", "KDTeacher", "KDTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
     .executableTarget(
       name: "kd-train",

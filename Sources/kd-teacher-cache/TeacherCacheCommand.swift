@@ -4,6 +4,7 @@ import KDCLI
 import KDCore
 import KDStore
 import KDTeacher
+import KDTensor
 
 @main
 struct TeacherCacheCommand: ParsableCommand {
@@ -18,6 +19,14 @@ struct TeacherCacheCommand: ParsableCommand {
 
       `kd-teacher-cache` alone caches for the DB's task with models/all-MiniLM-L6-v2
       (or $KD_TEACHER). See docs/teacher-cache.md.
+
+      Examples:
+        kd-teacher-cache
+        kd-teacher-cache --db data.sqlite --teacher models/all-MiniLM-L6-v2 --task banking77
+        kd-teacher-cache --teacher models/legal-bert --name legal-bert --storage f16 --embeddings
+        kd-teacher-cache --teacher-cmd "python3 tools/teacher-cmd/hf_teacher.py models/big" --json
+        kd-teacher-cache dump --teacher all-MiniLM-L6-v2 --limit 5
+        kd-teacher-cache list
 
       \(KDExit.helpText)
       """,
@@ -148,6 +157,9 @@ struct Cache: ParsableCommand {
   }
 
   func run() throws {
+    // OpenBLAS 0.3.21 misdetects some CPUs and falls back to slow kernels:
+    // restart once with the right OPENBLAS_CORETYPE (no-op when already set).
+    BLAS.reexecWithFasterKernelsIfNeeded()
     common.configureLogging()
     try runStage(tool: "kd-teacher-cache") { try cacheOutputs() }
   }
