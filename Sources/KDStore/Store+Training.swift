@@ -56,8 +56,10 @@ public final class TrainingRowReader {
   init(db: Database, query: TrainingQuery) throws {
     self.db = db
     self.query = query
-    var sql = "SELECT e.id, (SELECT l.position FROM example_labels el JOIN labels l ON l.id = el.label_id "
-      + "WHERE el.example_id = e.id AND l.task_id = ?1 ORDER BY l.position LIMIT 1), t.width, t.ids"
+    // CROSS JOIN pins the subquery's order (example's labels first): the planner otherwise walks
+    // every label of the task and probes example_labels for each, ~3x slower with 77 labels.
+    var sql = "SELECT e.id, (SELECT MIN(l.position) FROM example_labels el CROSS JOIN labels l ON l.id = el.label_id "
+      + "WHERE el.example_id = e.id AND l.task_id = ?1), t.width, t.ids"
     for i in query.teacherIDs.indices { sql += ", o\(i).logits" }
     sql += " FROM examples e JOIN tokenizations t ON t.example_id = e.id AND t.tokenizer_id = ?2"
     for (i, _) in query.teacherIDs.enumerated() {
@@ -208,7 +210,7 @@ extension Store {
     let l = try db.scalarInt(
       """
       SELECT COUNT(*) FROM examples e WHERE e.task_id = ?1 AND e.split = ?2 AND e.duplicate_of IS NULL
-      AND EXISTS (SELECT 1 FROM example_labels el JOIN labels l ON l.id = el.label_id
+      AND EXISTS (SELECT 1 FROM example_labels el CROSS JOIN labels l ON l.id = el.label_id
                   WHERE el.example_id = e.id AND l.task_id = ?1)
       """, [.int(task), .text(split.rawValue)]) ?? 0
     return SplitCounts(examples: Int(n), labeled: Int(l))
