@@ -1,2 +1,0 @@
-// kd-tokenize: placeholder until its issue lands.
-print("kd-tokenize: not implemented yet")
