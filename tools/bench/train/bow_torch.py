@@ -106,11 +106,14 @@ def step(b):
 for b in batches[:5]:
     step(b)
 t0 = time.perf_counter()
+c0 = time.process_time()
 examples = 0
 for s in range(a.steps):
     b = batches[s % len(batches)]
     last = step(b)
     examples += len(b[2])
 sec = time.perf_counter() - t0
+cpu = time.process_time() - c0
 print(json.dumps({"examples": examples, "steps": a.steps, "seconds": sec, "examples_per_s": examples / sec,
+                  "examples_per_cpu_s": examples / cpu, "cpu_seconds": cpu,
                   "final_loss": last, "threads": a.threads, "torch": torch.__version__}))

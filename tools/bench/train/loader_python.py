@@ -16,6 +16,7 @@ db = sqlite3.connect(a.db)
 task_id, = db.execute("SELECT id FROM tasks WHERE name = ?", (a.task,)).fetchone()
 teacher_id, = db.execute("SELECT id FROM teachers WHERE task_id = ? ORDER BY name LIMIT 1", (task_id,)).fetchone()
 t0 = time.perf_counter()
+c0 = time.process_time()
 n = 0
 for _, label, width, blob, logits in db.execute("""
   SELECT e.id, (SELECT l.position FROM example_labels el JOIN labels l ON l.id = el.label_id
@@ -28,4 +29,5 @@ for _, label, width, blob, logits in db.execute("""
     p = np.exp(z - z.max()); p /= p.sum()
     n += 1
 sec = time.perf_counter() - t0
-print(json.dumps({"examples": n, "seconds": sec, "examples_per_s": n / sec}))
+cpu = time.process_time() - c0
+print(json.dumps({"examples": n, "seconds": sec, "examples_per_s": n / sec, "examples_per_cpu_s": n / cpu}))
