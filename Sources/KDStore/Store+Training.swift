@@ -224,6 +224,13 @@ extension Store {
     return s.int64(0)..<(s.int64(1) + 1)
   }
 
+  /// Shrinks this connection's page cache for a one-pass stream: the loader
+  /// reads each page once, so a small cache keeps its memory independent of
+  /// the database size (the default cache is 64 MB).
+  public func useStreamingCache(megabytes: Int = 4) throws {
+    try db.execute("PRAGMA cache_size=-\(max(1, megabytes) * 1024)")
+  }
+
   /// A reader for the rows the loader streams.
   public func trainingRowReader(_ query: TrainingQuery) throws -> TrainingRowReader {
     try TrainingRowReader(db: db, query: query)
