@@ -56,8 +56,10 @@ public final class TrainingRowReader {
   init(db: Database, query: TrainingQuery) throws {
     self.db = db
     self.query = query
-    var sql = "SELECT e.id, (SELECT l.position FROM example_labels el JOIN labels l ON l.id = el.label_id "
-      + "WHERE el.example_id = e.id AND l.task_id = ?1 ORDER BY l.position LIMIT 1), t.width, t.ids"
+    // CROSS JOIN pins the subquery's order (example's labels first): the planner otherwise walks
+    // every label of the task and probes example_labels for each, ~3x slower with 77 labels.
+    var sql = "SELECT e.id, (SELECT MIN(l.position) FROM example_labels el CROSS JOIN labels l ON l.id = el.label_id "
+      + "WHERE el.example_id = e.id AND l.task_id = ?1), t.width, t.ids"
     for i in query.teacherIDs.indices { sql += ", o\(i).logits" }
     sql += " FROM examples e JOIN tokenizations t ON t.example_id = e.id AND t.tokenizer_id = ?2"
     for (i, _) in query.teacherIDs.enumerated() {
@@ -208,7 +210,7 @@ extension Store {
     let l = try db.scalarInt(
       """
       SELECT COUNT(*) FROM examples e WHERE e.task_id = ?1 AND e.split = ?2 AND e.duplicate_of IS NULL
-      AND EXISTS (SELECT 1 FROM example_labels el JOIN labels l ON l.id = el.label_id
+      AND EXISTS (SELECT 1 FROM example_labels el CROSS JOIN labels l ON l.id = el.label_id
                   WHERE el.example_id = e.id AND l.task_id = ?1)
       """, [.int(task), .text(split.rawValue)]) ?? 0
     return SplitCounts(examples: Int(n), labeled: Int(l))
@@ -221,6 +223,13 @@ extension Store {
     try s.bind([.int(task), .text(split.rawValue)])
     guard try s.step(), !s.isNull(0) else { return nil }
     return s.int64(0)..<(s.int64(1) + 1)
+  }
+
+  /// Shrinks this connection's page cache for a one-pass stream: the loader
+  /// reads each page once, so a small cache keeps its memory independent of
+  /// the database size (the default cache is 64 MB).
+  public func useStreamingCache(megabytes: Int = 4) throws {
+    try db.execute("PRAGMA cache_size=-\(max(1, megabytes) * 1024)")
   }
 
   /// A reader for the rows the loader streams.

@@ -1,6 +1,19 @@
 import Foundation
 import KDCore
 
+/// CPU seconds (user + system) used by this process so far: lets a benchmark
+/// on a shared, oversubscribed machine report work per CPU-second beside wall time.
+public func processCPUSeconds() -> Double {
+  var u = rusage()
+  #if os(Linux)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+  #else
+    getrusage(RUSAGE_SELF, &u)
+  #endif
+  return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec)
+    + Double(u.ru_stime.tv_usec) / 1e6
+}
+
 /// Examples per second of the training loader alone (shuffling, bucketing,
 /// decoding tokens and teacher outputs, background prefetch), over `passes` epochs.
 public func benchLoader(plan: TrainingPlan, options: TrainingOptions, passes: Int) throws -> [String: Any] {
@@ -11,6 +24,7 @@ public func benchLoader(plan: TrainingPlan, options: TrainingOptions, passes: In
   var examples = 0
   var tokens = 0
   var seconds: [Double] = []
+  let cpu0 = processCPUSeconds()
   for epoch in 0..<max(1, passes) {
     let start = Date()
     let stream = loader.batches(from: LoaderPosition(epoch: epoch, offset: 0, seed: options.seed))
@@ -23,7 +37,9 @@ public func benchLoader(plan: TrainingPlan, options: TrainingOptions, passes: In
     examples = n
   }
   let median = seconds.sorted()[seconds.count / 2]
+  let cpu = processCPUSeconds() - cpu0
   return ["examples": examples, "seconds_median": median, "examples_per_s": Double(examples) / median,
+          "examples_per_cpu_s": Double(examples * seconds.count) / cpu,
           "passes": seconds.count, "tokens_per_pass": tokens / max(1, seconds.count)]
 }
 
@@ -51,6 +67,7 @@ public func benchTraining(plan: TrainingPlan, options: TrainingOptions) throws -
   var examples = 0
   var lastLoss: Float = 0
   let start = Date()
+  let cpu0 = processCPUSeconds()
   for s in 0..<steps {
     let b = batches[s % batches.count]
     model.zeroGrad()
@@ -62,6 +79,8 @@ public func benchTraining(plan: TrainingPlan, options: TrainingOptions) throws -
     lastLoss = r.loss
   }
   let seconds = Date().timeIntervalSince(start)
+  let cpu = processCPUSeconds() - cpu0
   return ["examples": examples, "steps": steps, "seconds": seconds, "examples_per_s": Double(examples) / seconds,
+          "examples_per_cpu_s": Double(examples) / cpu, "cpu_seconds": cpu,
           "final_loss": Double(lastLoss), "parameters": model.parameterCount, "student": options.student]
 }

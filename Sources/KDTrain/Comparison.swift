@@ -54,11 +54,11 @@ public func teacherSize(dbPath: String, teacher: String, classes: Int) throws ->
   else { return nil }
   let cfg = (obj["model"] as? [String: Any]) ?? (obj["config"] as? [String: Any]) ?? obj
   func int(_ k: String) -> Int? { (cfg[k] as? NSNumber)?.intValue }
-  guard let h = int("hidden_size") ?? int("dim"), let layers = int("num_hidden_layers") ?? int("n_layers"),
+  guard let h = int("hidden_size") ?? int("dim"), let layers = int("num_hidden_layers") ?? int("n_layers") ?? int("layers"),
     let vocab = int("vocab_size")
   else { return nil }
   let inter = int("intermediate_size") ?? int("hidden_dim") ?? 4 * h
-  let positions = int("max_position_embeddings") ?? 512
+  let positions = int("max_position_embeddings") ?? int("max_positions") ?? 512
   let types = int("type_vocab_size") ?? 2
   var p = (vocab + positions + types) * h + 2 * h
   p += layers * (4 * h * h + 4 * h + 2 * h + 2 * h * inter + inter + h + 2 * h)

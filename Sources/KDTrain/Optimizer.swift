@@ -35,25 +35,23 @@ public final class AdamW {
     let stepSize = lr / c1
     let c2Root = c2.squareRoot()
     for (pi, p) in parameters.enumerated() {
-      let decay = p.decays ? 1 - lr * weightDecay : 1
+      let s = AdamStep(beta1: b1, beta2: b2, epsilon: eps, stepSize: stepSize, c2Root: c2Root,
+                       decay: p.decays ? 1 - lr * weightDecay : 1)
+      let rows = p.touchedRows
+      let d = p.rowSize
+      let sparse = p.isSparse
       p.value.withUnsafeMutableBufferPointer { w in
         p.grad.withUnsafeBufferPointer { g in
           m[pi].withUnsafeMutableBufferPointer { mp in
             v[pi].withUnsafeMutableBufferPointer { vp in
-              @inline(__always) func apply(_ i: Int) {
-                let gi = g[i]
-                mp[i] = b1 * mp[i] + (1 - b1) * gi
-                vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
-                w[i] = w[i] * decay - stepSize * mp[i] / (vp[i].squareRoot() / c2Root + eps)
-              }
-              if p.isSparse {
-                let d = p.rowSize
-                for r in p.touchedRows {
+              let (w0, g0, m0, v0) = (w.baseAddress!, g.baseAddress!, mp.baseAddress!, vp.baseAddress!)
+              if sparse {
+                for r in rows {
                   let base = Int(r) * d
-                  for j in 0..<d { apply(base + j) }
+                  adamRow(w0 + base, g0 + base, m0 + base, v0 + base, d, s)
                 }
               } else {
-                for i in 0..<w.count { apply(i) }
+                adamRow(w0, g0, m0, v0, w.count, s)
               }
             }
           }

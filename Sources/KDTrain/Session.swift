@@ -46,6 +46,7 @@ public final class TrainingSession {
     try request.options.validate()
     let tasks = request.tasks.isEmpty ? try TrainingPlan.defaultTasks(dbPath: first) : request.tasks
     let store = try Store.open(path: first)
+    try store.useStreamingCache()
     try store.markAbandonedRuns()
     let runID = try store.beginRun(stage: "train", commandLine: request.commandLine)
     var outcomes: [TaskOutcome] = []

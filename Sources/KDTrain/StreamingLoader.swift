@@ -125,6 +125,7 @@ public final class StreamingLoader: @unchecked Sendable {
     var n = 0
     for source in sources {
       let store = try Store.open(path: source.path, readOnly: true)
+      try store.useStreamingCache()
       guard let bounds = try store.exampleIDBounds(task: source.query.taskID, split: source.query.split) else { continue }
       let reader = try store.trainingRowReader(source.query)
       try reader.read(idRange: bounds) { row in
@@ -176,6 +177,14 @@ public final class StreamingLoader: @unchecked Sendable {
       for (ti, blob) in row.teacherBlobs.enumerated() {
         guard let blob else { continue }
         let t = source.teachers[ti]
+        let w = ti < options.teacherWeights.count ? options.teacherWeights[ti] : 1
+        if case .f32 = t.storage, blob.count == t.numOutputs * 4, t.numOutputs == options.numClasses {
+          // Fast path for dense f32 outputs: softmax straight from the blob, no intermediate arrays.
+          if teacher.isEmpty { teacher = [Float](repeating: 0, count: options.numClasses) }
+          Self.addDenseSoftmax(blob, count: t.numOutputs, temperature: options.temperature, weight: w, into: &teacher)
+          weightSum += w
+          continue
+        }
         let logits: TeacherLogits
         do {
           logits = try TeacherOutputCodec.decode(blob, storage: t.storage, numOutputs: t.numOutputs)
@@ -183,7 +192,6 @@ public final class StreamingLoader: @unchecked Sendable {
           throw KDError(.input, "example \(row.exampleID), teacher '\(t.name)': \(e.message)", file: source.path,
                         field: e.field)
         }
-        let w = ti < options.teacherWeights.count ? options.teacherWeights[ti] : 1
         if teacher.isEmpty { teacher = [Float](repeating: 0, count: options.numClasses) }
         Self.addSoftmax(indices: logits.indices, values: logits.values, temperature: options.temperature, weight: w, into: &teacher)
         weightSum += w
@@ -198,6 +206,30 @@ public final class StreamingLoader: @unchecked Sendable {
       }
     }
     return TrainingExample(id: row.exampleID, source: Int32(si), label: label, tokens: tokens, teacher: teacher)
+  }
+
+  /// Adds `weight · softmax(z / T)` of little-endian f32 logits `z` into `target`.
+  static func addDenseSoftmax(_ blob: UnsafeRawBufferPointer, count: Int, temperature: Float, weight: Float,
+                              into target: inout [Float]) {
+    target.withUnsafeMutableBufferPointer { out in
+      var m = -Float.infinity
+      for i in 0..<count {
+        m = max(m, Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+      }
+      // Exponentials go into a scratch region after the accumulated values: use a stack buffer.
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { e in
+        var sum: Float = 0
+        let inv = 1 / temperature
+        for i in 0..<count {
+          let z = Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+          let x = Foundation.exp((z - m) * inv)
+          e[i] = x
+          sum += x
+        }
+        let scale = weight / sum
+        for i in 0..<count { out[i] += e[i] * scale }
+      }
+    }
   }
 
   /// Adds `weight · softmax(values / T)` over the kept classes into `target`.
@@ -226,6 +258,7 @@ public final class StreamingLoader: @unchecked Sendable {
     var blocks: [(source: Int, range: Range<Int64>)] = []
     for (si, source) in sources.enumerated() {
       let store = try Store.open(path: source.path, readOnly: true)
+      try store.useStreamingCache()
       stores.append(store)
       readers.append(try store.trainingRowReader(source.query))
       guard let bounds = try store.exampleIDBounds(task: source.query.taskID, split: source.query.split) else { continue }

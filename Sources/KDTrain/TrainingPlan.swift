@@ -24,6 +24,7 @@ public struct TrainingPlan: Sendable {
   /// Tasks to train when none is named: every task with cached teacher outputs (in the first database).
   public static func defaultTasks(dbPath: String) throws -> [String] {
     let store = try Store.open(path: dbPath)
+    try store.useStreamingCache()
     let tasks = try store.tasksWithTeacherOutputs()
     if tasks.isEmpty {
       let all = try store.tasks().map(\.name)
@@ -55,7 +56,10 @@ public struct TrainingPlan: Sendable {
     var tokDef: [UInt8] = []
     var dbs: [Database] = []
     for (i, path) in dbPaths.enumerated() {
+      // The planning queries scan the task's tokenizations once: a small page
+      // cache keeps memory independent of the database size.
       let store = try Store.open(path: path)
+      try store.useStreamingCache()
       guard let t = try store.task(named: task) else {
         let known = try store.tasks().map(\.name)
         throw KDError(.input, "no task '\(task)' (tasks: \(known.isEmpty ? "none" : known.joined(separator: ", ")))",
@@ -143,7 +147,9 @@ public struct TrainingPlan: Sendable {
   public func counts(split: Split) throws -> SplitCounts {
     var c = SplitCounts(examples: 0, labeled: 0)
     for d in databases {
-      let s = try Store.open(path: d.path).splitCounts(task: d.taskID, split: split)
+      let store = try Store.open(path: d.path)
+      try store.useStreamingCache()
+      let s = try store.splitCounts(task: d.taskID, split: split)
       c.examples += s.examples
       c.labeled += s.labeled
     }

@@ -22,6 +22,8 @@ struct SyntheticStore {
   var teacherOutputs: Int?  // num_outputs override (vocabulary mismatch)
   var task = "topic"
   var nanLogits = false
+  /// The stored tokenizer definition (a real tokenizer.json for predict tests).
+  var tokenizerJSON: [UInt8] = Array("{\"synthetic\": true}".utf8)
 
   @discardableResult
   func build(at path: String) throws -> Store {
@@ -31,7 +33,7 @@ struct SyntheticStore {
     var labelIDs: [Int64] = []
     for c in 0..<classes { labelIDs.append(try store.labelID(task: taskID, name: "class\(c)")) }
     let tokID = try store.tokenizerID(name: "synthetic", contentHash: "synthetic-\(vocab)", vocabSize: vocab,
-                                      json: Array("{\"synthetic\": true}".utf8))
+                                      json: tokenizerJSON)
     try store.db.run(
       "INSERT INTO teachers (name, kind, task_id, tokenizer_id, storage, top_k, num_outputs, created_at) VALUES (?,?,?,?,?,?,?,?)",
       [.text(teacherName), .text("external"), .int(taskID), .int(tokID), .text(storage.name),

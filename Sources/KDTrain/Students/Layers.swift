@@ -171,12 +171,8 @@ public final class EmbeddingBag {
             let lo = featureOffsets[i], hi = featureOffsets[i + 1]
             guard hi > lo else { continue }
             let o = op.baseAddress! + i * d
-            for f in lo..<hi {
-              let row = wp.baseAddress! + Int(fp[f]) * d
-              for j in 0..<d { o[j] += row[j] }
-            }
-            let inv = 1 / Float(hi - lo)
-            for j in 0..<d { o[j] *= inv }
+            for f in lo..<hi { addRow(o, wp.baseAddress! + Int(fp[f]) * d, d) }
+            scaleRow(o, 1 / Float(hi - lo), d)
           }
         }
       }
@@ -197,10 +193,7 @@ public final class EmbeddingBag {
             guard hi > lo else { continue }
             let inv = 1 / Float(hi - lo)
             let src = dp.baseAddress! + i * d
-            for f in lo..<hi {
-              let g = gp.baseAddress! + Int(fp[f]) * d
-              for j in 0..<d { g[j] += src[j] * inv }
-            }
+            for f in lo..<hi { addScaledRow(gp.baseAddress! + Int(fp[f]) * d, src, inv, d) }
           }
         }
       }

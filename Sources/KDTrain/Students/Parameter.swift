@@ -47,11 +47,9 @@ public final class Parameter {
   public func zeroGrad() {
     if isSparse {
       let d = rowSize
+      let rows = touchedRows
       grad.withUnsafeMutableBufferPointer { g in
-        for r in touchedRows {
-          let base = Int(r) * d
-          for j in 0..<d { g[base + j] = 0 }
-        }
+        for r in rows { (g.baseAddress! + Int(r) * d).update(repeating: 0, count: d) }
       }
       touchedRows.removeAll(keepingCapacity: true)
       stamp &+= 1
@@ -70,16 +68,9 @@ public final class Parameter {
     grad.withUnsafeBufferPointer { g in
       if isSparse {
         let d = rowSize
-        for r in touchedRows {
-          let base = Int(r) * d
-          var acc: Float = 0
-          for j in 0..<d { acc += g[base + j] * g[base + j] }
-          s += Double(acc)
-        }
+        for r in touchedRows { s += Double(squaredNorm(g.baseAddress! + Int(r) * d, d)) }
       } else {
-        var acc: Float = 0
-        for x in g { acc += x * x }
-        s = Double(acc)
+        s = Double(squaredNorm(g.baseAddress!, g.count))
       }
     }
     return s
@@ -89,14 +80,12 @@ public final class Parameter {
   public func scaleGrad(_ factor: Float) {
     if isSparse {
       let d = rowSize
+      let rows = touchedRows
       grad.withUnsafeMutableBufferPointer { g in
-        for r in touchedRows {
-          let base = Int(r) * d
-          for j in 0..<d { g[base + j] *= factor }
-        }
+        for r in rows { scaleRow(g.baseAddress! + Int(r) * d, factor, d) }
       }
     } else {
-      for i in grad.indices { grad[i] *= factor }
+      grad.withUnsafeMutableBufferPointer { g in scaleRow(g.baseAddress!, factor, g.count) }
     }
   }
 }

@@ -1,0 +1,112 @@
+/// SIMD row kernels for the students' hot loops (embedding rows, lazy Adam).
+///
+/// Rows are short (the embedding width); each kernel works 8 floats at a time
+/// and finishes the tail one by one. Pointers never escape.
+@usableFromInline typealias F8 = SIMD8<Float>
+
+@inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 {
+  UnsafeRawPointer(p).loadUnaligned(as: F8.self)
+}
+
+@inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
+  UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
+}
+
+/// `dst[0..<n] += src[0..<n]`
+@inline(__always) func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+  var j = 0
+  while j + 8 <= n {
+    store8(load8(dst + j) + load8(src + j), dst + j)
+    j += 8
+  }
+  while j < n {
+    dst[j] += src[j]
+    j += 1
+  }
+}
+
+/// `dst[0..<n] += s · src[0..<n]`
+@inline(__always) func addScaledRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ s: Float, _ n: Int) {
+  var j = 0
+  let sv = F8(repeating: s)
+  while j + 8 <= n {
+    store8(load8(dst + j) + sv * load8(src + j), dst + j)
+    j += 8
+  }
+  while j < n {
+    dst[j] += s * src[j]
+    j += 1
+  }
+}
+
+/// `dst[0..<n] *= s`
+@inline(__always) func scaleRow(_ dst: UnsafeMutablePointer<Float>, _ s: Float, _ n: Int) {
+  var j = 0
+  let sv = F8(repeating: s)
+  while j + 8 <= n {
+    store8(load8(dst + j) * sv, dst + j)
+    j += 8
+  }
+  while j < n {
+    dst[j] *= s
+    j += 1
+  }
+}
+
+/// `Σ x[j]²`
+@inline(__always) func squaredNorm(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+  var acc = F8(repeating: 0)
+  var j = 0
+  while j + 8 <= n {
+    let v = load8(x + j)
+    acc += v * v
+    j += 8
+  }
+  var s = acc.sum()
+  while j < n {
+    s += x[j] * x[j]
+    j += 1
+  }
+  return s
+}
+
+/// Constants of one AdamW step.
+struct AdamStep {
+  var beta1: Float
+  var beta2: Float
+  var epsilon: Float
+  /// lr / (1 − β1^t)
+  var stepSize: Float
+  /// sqrt(1 − β2^t)
+  var c2Root: Float
+  /// 1 − lr·λ (1 when the parameter does not decay)
+  var decay: Float
+}
+
+/// One AdamW update of `n` consecutive values.
+@inline(__always) func adamRow(
+  _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+  _ v: UnsafeMutablePointer<Float>, _ n: Int, _ s: AdamStep
+) {
+  let b1 = F8(repeating: s.beta1), b2 = F8(repeating: s.beta2)
+  let ob1 = F8(repeating: 1 - s.beta1), ob2 = F8(repeating: 1 - s.beta2)
+  let eps = F8(repeating: s.epsilon), step = F8(repeating: s.stepSize)
+  let inv = F8(repeating: 1 / s.c2Root), decay = F8(repeating: s.decay)
+  var j = 0
+  while j + 8 <= n {
+    let gj = load8(g + j)
+    let mj = b1 * load8(m + j) + ob1 * gj
+    let vj = b2 * load8(v + j) + ob2 * gj * gj
+    store8(mj, m + j)
+    store8(vj, v + j)
+    store8(load8(w + j) * decay - step * mj / (vj.squareRoot() * inv + eps), w + j)
+    j += 8
+  }
+  while j < n {
+    let gj = g[j]
+    m[j] = s.beta1 * m[j] + (1 - s.beta1) * gj
+    v[j] = s.beta2 * v[j] + (1 - s.beta2) * gj * gj
+    w[j] = w[j] * s.decay - s.stepSize * m[j] / (v[j].squareRoot() / s.c2Root + s.epsilon)
+    j += 1
+  }
+}
