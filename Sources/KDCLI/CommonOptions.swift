@@ -37,10 +37,12 @@ public func printJSON(_ object: Any) {
   FileHandle.standardOutput.write(Data("\n".utf8))
 }
 
-/// Writes an Encodable value as JSON on stdout.
+/// Writes an Encodable value as JSON on stdout. Keys are snake_case in every
+/// kd executable's `--json` output (`files_new`, `examples_added`, ...).
 public func printJSON<T: Encodable>(encodable value: T) {
   let enc = JSONEncoder()
   enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+  enc.keyEncodingStrategy = .convertToSnakeCase
   if let data = try? enc.encode(value) {
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))

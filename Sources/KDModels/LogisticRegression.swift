@@ -32,7 +32,7 @@ public enum LogisticRegression {
     features: [Float], labels: [Int32], classes: Int,
     validation: (features: [Float], labels: [Int32])?,
     strengths: [Float], labelNames: [String]? = nil,
-    maxIterations: Int = 500, tolerance: Float = 1e-5
+    maxIterations: Int = 500, tolerance: Float = 1e-5, balanced: Bool = false
   ) throws -> LinearHead {
     let n = labels.count
     guard n > 0 else { throw KDError(.usage, "no training examples to fit a head on") }
@@ -65,7 +65,17 @@ public enum LogisticRegression {
     var params = [Float](repeating: 0, count: classes * (d + 1))
     var best: (params: [Float], f1: Double, ll: Double, strength: Float)?
     var candidates: [FitSummary.Candidate] = []
-    let problem = Problem(x: features, y: labels, n: n, d: d, classes: classes)
+    // Balanced class weights (n / (C·n_c), as scikit-learn's "balanced"):
+    // each class contributes equally to the loss, so a rare class is not
+    // drowned by a frequent one. Weights are normalised to sum to n.
+    var sampleWeight = [Float](repeating: 1, count: n)
+    if balanced {
+      var counts = [Int](repeating: 0, count: classes)
+      for y in labels { counts[Int(y)] += 1 }
+      let present = counts.filter { $0 > 0 }.count
+      for i in 0..<n { sampleWeight[i] = Float(n) / Float(present * counts[Int(labels[i])]) }
+    }
+    let problem = Problem(x: features, y: labels, n: n, d: d, classes: classes, weight: sampleWeight)
     for (_, lambda) in order {
       let r = lbfgs(problem, lambda: lambda, start: params, maxIterations: maxIterations, tolerance: tolerance)
       params = r.params
@@ -79,7 +89,16 @@ public enum LogisticRegression {
                               trainLoss: r.loss, iterations: r.iterations, converged: r.converged))
       let score = (f1 ?? 0, ll ?? 0)
       // Strict improvement only: on ties the larger (earlier) strength stays.
-      if (best.map { score.1 < $0.ll - 1e-12 }) ?? true {
+      // Balanced fits are chosen on validation macro-F1 (ties: log-loss), the
+      // metric they optimise for; plain fits on log-loss (calibration).
+      let better: Bool
+      if let b = best {
+        better = balanced ? (score.0 > b.f1 + 1e-12 || (abs(score.0 - b.f1) <= 1e-12 && score.1 < b.ll - 1e-12))
+          : score.1 < b.ll - 1e-12
+      } else {
+        better = true
+      }
+      if better {
         best = (params, score.0, score.1, lambda)
       }
     }
@@ -89,7 +108,8 @@ public enum LogisticRegression {
     let summary = FitSummary(
       strength: chosen.strength, trainExamples: n, validationExamples: validation?.labels.count ?? 0,
       candidates: candidates,
-      criterion: validation == nil ? "single strength, no validation" : "lowest validation log-loss")
+      criterion: validation == nil ? "single strength, no validation"
+        : balanced ? "balanced class weights; highest validation macro-F1" : "lowest validation log-loss")
     return try LinearHead(weight: w, bias: b, labels: names, inputSize: d, fitSummary: summary)
   }
 
@@ -117,6 +137,8 @@ public enum LogisticRegression {
     let x: [Float]
     let y: [Int32]
     let n: Int, d: Int, classes: Int
+    /// Per-example loss weights, summing to n (all 1 when unweighted).
+    var weight: [Float]
   }
 
   /// Loss and gradient at `params` (W row-major then b).
@@ -140,10 +162,11 @@ public enum LogisticRegression {
       var s: Double = 0
       for c in 0..<C { s += Foundation.exp(Double(z[i * C + c] - m)) }
       let yi = Int(p.y[i])
-      loss += log(s) - Double(z[i * C + yi] - m)
+      let wi = p.weight[i]
+      loss += Double(wi) * (log(s) - Double(z[i * C + yi] - m))
       for c in 0..<C {
         let prob = Float(Foundation.exp(Double(z[i * C + c] - m)) / s)
-        z[i * C + c] = (prob - (c == yi ? 1 : 0)) * invN
+        z[i * C + c] = (prob - (c == yi ? 1 : 0)) * invN * wi
       }
     }
     loss /= Double(n)

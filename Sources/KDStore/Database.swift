@@ -114,7 +114,24 @@ public final class Database {
   }
 
   func error(_ rc: Int32, sql: String?) -> DatabaseError {
-    DatabaseError(code: rc, message: String(cString: sqlite3_errmsg(handle)), sql: sql, path: path)
+    var message = String(cString: sqlite3_errmsg(handle))
+    if rc & 0xff == SQLITE_BUSY {
+      let active = activeStatements()
+      if !active.isEmpty { message += " (statements still reading on this connection: \(active.joined(separator: " | ")))" }
+    }
+    return DatabaseError(code: rc, message: message, sql: sql, path: path)
+  }
+
+  /// SQL of the statements that are stepped but not reset or finished:
+  /// each holds a read snapshot open.
+  public func activeStatements() -> [String] {
+    var out: [String] = []
+    var stmt = sqlite3_next_stmt(handle, nil)
+    while let s = stmt {
+      if sqlite3_stmt_busy(s) != 0, let sql = sqlite3_sql(s) { out.append(String(String(cString: sql).prefix(120))) }
+      stmt = sqlite3_next_stmt(handle, s)
+    }
+    return out
   }
 }
 

@@ -144,6 +144,7 @@ public final class EncoderTeacher: TeacherBackend {
       let recorded = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any],
       recorded["encoder_hash"] as? String == encoderHash,
       recorded["label_fraction"] as? Double == opts.labelFraction,
+      (recorded["balanced"] as? Bool ?? false) == opts.balanced,
       (recorded["label_seed"] as? Int).map({ UInt64(truncatingIfNeeded: $0) }) == opts.labelSeed
     {
       let head = try HeadBlob.decode(blob)
@@ -157,7 +158,7 @@ public final class EncoderTeacher: TeacherBackend {
       return (json, blob)
     }
     let allTrain = try store.labeledExamples(taskID: task.id, split: .train)
-    var train = allTrain.filter { opts.labelFraction >= 1 || Self.inFraction($0.exampleID, fraction: opts.labelFraction, seed: opts.labelSeed) }
+    var train = allTrain.filter { opts.labelFraction >= 1 || LabelFraction.keeps(exampleID: $0.exampleID, fraction: opts.labelFraction, seed: opts.labelSeed) }
     guard !allTrain.isEmpty else {
       throw KDError(
         .input, "task '\(task.name)' has no labeled training examples to fit a head on (the checkpoint has no classification head)",
@@ -183,7 +184,7 @@ public final class EncoderTeacher: TeacherBackend {
       strengths = [strengths.sorted()[strengths.count / 2]]
       validationSource = "none (too few labels): fixed strength"
     }
-    var key = "labels:" + task.labels.joined(separator: "\u{1F}") + "|strengths:" + strengths.map { "\($0)" }.joined(separator: ",")
+    var key = "labels:" + task.labels.joined(separator: "\u{1F}") + (opts.balanced ? "|balanced" : "") + "|strengths:" + strengths.map { "\($0)" }.joined(separator: ",")
     for (tag, rows) in [("train", train), ("validation", validation)] {
       key += "|\(tag):"
       for r in rows { key += "\(r.exampleID)=\(r.classes.first ?? -1)," }
@@ -204,7 +205,8 @@ public final class EncoderTeacher: TeacherBackend {
       valid = (try context.pooledEmbeddings(of: validation.map(\.exampleID)), validation.map { Int32($0.classes.first ?? 0) })
     }
     let head = try LogisticRegression.fit(
-      features: trainX, labels: trainY, classes: task.labels.count, validation: valid, strengths: strengths, labelNames: task.labels)
+      features: trainX, labels: trainY, classes: task.labels.count, validation: valid, strengths: strengths, labelNames: task.labels,
+      balanced: opts.balanced)
     try encoder.attachFittedHead(head)
     let d = encoder.hiddenSize
     for (rows, x) in [(train, trainX), (validation, valid?.features ?? [])] where x.count == rows.count * d {
@@ -221,7 +223,7 @@ public final class EncoderTeacher: TeacherBackend {
       "type": "fitted", "input": "pooled_embedding", "model": "logistic_regression",
       "strength": Double(fit?.strength ?? strengths[0]), "criterion": fit?.criterion ?? "",
       "train_examples": train.count, "validation_examples": validation.count, "validation_source": validationSource,
-      "label_fraction": opts.labelFraction, "label_seed": Int(truncatingIfNeeded: opts.labelSeed),
+      "label_fraction": opts.labelFraction, "label_seed": Int(truncatingIfNeeded: opts.labelSeed), "balanced": opts.balanced,
       "labeled_train_examples_total": allTrain.count,
       "encoder_hash": encoderHash, "labeled_set_hash": labeledSetHash,
       "candidates": (fit?.candidates ?? []).map { c -> [String: Any] in
@@ -245,10 +247,6 @@ public final class EncoderTeacher: TeacherBackend {
     return (jsonText(json), HeadBlob.encode(head))
   }
 
-  /// Whether an example is in the deterministic `fraction` subset for `seed`.
-  public static func inFraction(_ exampleID: Int64, fraction: Double, seed: UInt64) -> Bool {
-    StableHash.unitInterval("label-fraction:\(seed):\(exampleID)") < fraction
-  }
 
   // MARK: Computing
 

@@ -81,6 +81,9 @@ public struct HeadOptions: Sendable, Equatable {
   public var strengths: [Float] = []
   /// Ignore the checkpoint's own classifier and fit a head on pooled embeddings.
   public var forceFit = false
+  /// Weigh classes inversely to their frequency when fitting (default), so a
+  /// rare class (e.g. unfair clauses) is not ignored; chosen on macro-F1.
+  public var balanced = true
 
   public init() {}
 }

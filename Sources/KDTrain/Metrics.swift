@@ -14,6 +14,8 @@ public struct ClassificationMetrics: Sendable, Codable, Equatable {
   public var ece: Double
   /// Mean loss, when the caller computed one.
   public var loss: Double?
+  /// Counts by gold (row) and predicted (column) class, for reports.
+  public var confusion: [[Int]]?
 
   /// The value of a metric by name (`accuracy`, `macro_f1`, `ece`, `agreement`, `loss`).
   public func value(named name: String) -> Double? {
@@ -108,6 +110,7 @@ public struct MetricsAccumulator {
       examples: total, accuracy: total > 0 ? Double(correct) / Double(total) : 0,
       macroF1: f1s.isEmpty ? 0 : f1s.reduce(0, +) / Double(f1s.count), perClassF1: per,
       teacherAgreement: withTeacher > 0 ? Double(agreeing) / Double(withTeacher) : nil, ece: ece,
-      loss: lossCount > 0 ? lossSum / Double(lossCount) : nil)
+      loss: lossCount > 0 ? lossSum / Double(lossCount) : nil,
+      confusion: (0..<c).map { g in Array(confusion[(g * c)..<((g + 1) * c)]) })
   }
 }

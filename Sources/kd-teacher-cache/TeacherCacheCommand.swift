@@ -90,6 +90,9 @@ struct Cache: ParsableCommand {
   @Option(name: .long, help: "Comma-separated L2 strengths to choose from on validation (default 1e-4,1e-3,1e-2,1e-1,1).")
   var strengths: String?
 
+  @Option(name: .customLong("class-weight"), help: "Fitted heads: 'balanced' weighs classes inversely to their frequency and picks the strength on validation macro-F1; 'none' fits plainly and picks on log-loss.")
+  var classWeight = "balanced"
+
   @Option(name: .long, help: "Also save fitted heads as <dir>/<task>/head.safetensors + head.json.")
   var saveHead: String?
 
@@ -109,6 +112,7 @@ struct Cache: ParsableCommand {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
     guard commitEvery > 0 else { throw ValidationError("--commit-every must be positive") }
     guard labelFraction > 0 && labelFraction <= 1 else { throw ValidationError("--label-fraction must be in (0, 1]") }
+    guard ["balanced", "none"].contains(classWeight) else { throw ValidationError("--class-weight must be balanced or none") }
     if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
     if let topK, topK <= 0 { throw ValidationError("--top-k must be positive") }
     guard ["auto", "f32", "f16", "topk"].contains(storage) else {
@@ -134,6 +138,7 @@ struct Cache: ParsableCommand {
     o.limit = limit
     o.head.forceFit = fitHead
     o.head.labelFraction = labelFraction
+    o.head.balanced = classWeight == "balanced"
     o.head.labelSeed = labelSeed
     if let strengths {
       o.head.strengths = try strengths.split(separator: ",").map { part in

@@ -63,7 +63,7 @@ struct KDTokenize: ParsableCommand {
     do {
       tok = try Tokenizer.load(path: tokenizer)
     } catch let e as KDError {
-      throw ExitCode(exitCode(for: e, tool: "kd-tokenize"))
+      throw ExitCode(KDCLI.exitCode(for: e, tool: "kd-tokenize"))
     }
     let started = DispatchTime.now().uptimeNanoseconds
     if info {

@@ -38,7 +38,7 @@ func blobs(n: Int, d: Int, classes: Int, separation: Float, seed: UInt64) -> ([F
 @Suite struct LogisticRegressionTests {
   @Test func gradientMatchesFiniteDifferences() {
     let (x, y) = blobs(n: 40, d: 5, classes: 3, separation: 1, seed: 7)
-    let p = LogisticRegression.Problem(x: x, y: y, n: 40, d: 5, classes: 3)
+    let p = LogisticRegression.Problem(x: x, y: y, n: 40, d: 5, classes: 3, weight: [Float](repeating: 1, count: 40))
     var rng = SeededGenerator(seed: 3)
     let params = (0..<18).map { _ in rng.normal() * 0.3 }
     var g = [Float](repeating: 0, count: 18), scratch = [Float](repeating: 0, count: 120)

@@ -28,7 +28,7 @@ for i in range(runs):
     if r.returncode not in (0, 3):
         sys.exit(f"kd-ingest failed: {r.stderr}")
     s = json.loads(r.stdout)
-    kd.append((secs, s["examplesAdded"], s["bytesRead"]))
+    kd.append((secs, s["examples_added"], s["bytes_read"]))
     out = os.path.join(work, f"hf{i}")
     r = subprocess.run([sys.executable, os.path.join(here, "hf_ingest.py"), shared, tok, out], capture_output=True, text=True)
     if r.returncode != 0:
