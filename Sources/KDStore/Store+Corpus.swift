@@ -222,13 +222,21 @@ extension Store {
   /// - Returns: (duplicates, duplicates whose first copy is in another split).
   @discardableResult
   public func refreshDuplicates() throws -> (duplicates: Int, crossSplit: Int) {
+    // Group by the 64-bit text hash (cheap to sort), then confirm that the
+    // texts really are equal, so a hash collision never marks a duplicate.
     try db.execute(
       """
       WITH f AS (
-        SELECT id, MIN(id) OVER (PARTITION BY task_id, text_hash, text) AS first FROM examples
+        SELECT id, MIN(id) OVER (PARTITION BY task_id, text_hash) AS first FROM examples
+      ),
+      d AS (
+        SELECT f.id, CASE WHEN f.first = f.id THEN NULL
+                          WHEN (SELECT g.text FROM examples g WHERE g.id = f.first) = e.text THEN f.first
+                          ELSE NULL END AS dup
+        FROM f JOIN examples e ON e.id = f.id
       )
-      UPDATE examples SET duplicate_of = NULLIF(f.first, examples.id)
-      FROM f WHERE f.id = examples.id AND examples.duplicate_of IS NOT NULLIF(f.first, examples.id)
+      UPDATE examples SET duplicate_of = d.dup
+      FROM d WHERE d.id = examples.id AND examples.duplicate_of IS NOT d.dup
       """)
     let dups = try db.scalarInt("SELECT COUNT(*) FROM examples WHERE duplicate_of IS NOT NULL") ?? 0
     let cross = try db.scalarInt(
