@@ -16,7 +16,12 @@ public final class Ingestor {
   /// Splits a text into token windows (scalar offset ranges); set when a tokenizer is loaded.
   public var windowRanges: ((String) throws -> [Range<Int>])?
   /// Tokenizes examples lacking ids for the tokenizer; set when a tokenizer is loaded.
-  public var tokenizePass: ((Store, inout IngestSummary) throws -> Void)?
+  /// Arguments: the store, the summary to add counts to, and whether more
+  /// examples may still arrive (the file pass is running): while it returns
+  /// true the pass waits for new rows instead of finishing.
+  public var tokenizePass: ((Store, inout IngestSummary, @escaping () -> Bool) throws -> Void)?
+  /// Worker threads the tokenizer may use (1 while it overlaps the file pass).
+  public var tokenizerThreads: Int = 2
   /// Identifies the tokenizer in the config hash when windows depend on it.
   public var tokenizerHash: String?
 
@@ -58,25 +63,39 @@ public final class Ingestor {
     do {
       let totalBytes = files.reduce(Int64(0)) { $0 + $1.size }
       var done: Int64 = 0
-      for file in files {
-        if options.shouldStop() {
-          summary.interrupted = true
-          break
+      // Tokenization overlaps the file pass: a second connection on its own
+      // thread tokenizes examples as soon as their file is committed (one
+      // core each), then drains what is left once the file pass ends.
+      let tokenizer = TokenizerWorker(pass: tokenizePass, databasePath: options.database, threads: tokenizerThreads)
+      tokenizer?.start()
+      do {
+        for file in files {
+          if options.shouldStop() {
+            summary.interrupted = true
+            break
+          }
+          try ingest(file, root: root, store: store, runID: runID, summary: &summary)
+          done += file.size
+          options.progress(done, totalBytes, file.relativePath)
         }
-        try ingest(file, root: root, store: store, runID: runID, summary: &summary)
-        done += file.size
-        options.progress(done, totalBytes, file.relativePath)
-      }
-      if options.prune && !summary.interrupted {
-        let seen = Set(files.map(\.relativePath))
-        for s in try store.sources(root: root) where !seen.contains(s.path) {
-          try store.db.transaction { try store.deleteSource(s.id) }
-          summary.filesPruned += 1
-          options.log("pruned \(s.path) (\(s.documents) documents)")
+        if options.prune && !summary.interrupted {
+          let seen = Set(files.map(\.relativePath))
+          for s in try store.sources(root: root) where !seen.contains(s.path) {
+            try store.db.transaction { try store.deleteSource(s.id) }
+            summary.filesPruned += 1
+            options.log("pruned \(s.path) (\(s.documents) documents)")
+          }
         }
+      } catch {
+        _ = tokenizer?.finish()
+        throw error
       }
-      if !summary.interrupted, let tokenizePass {
-        try tokenizePass(store, &summary)
+      if let tokenizer {
+        let t = try tokenizer.finish().get()
+        summary.tokenizer = t.tokenizer
+        summary.examplesTokenized += t.examplesTokenized
+        summary.examplesOverMaxLength += t.examplesOverMaxLength
+        if t.interrupted { summary.interrupted = true }
       }
       let d = try store.db.transaction { try store.refreshDuplicates() }
       summary.duplicates = d.duplicates

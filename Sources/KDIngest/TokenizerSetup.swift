@@ -25,6 +25,8 @@ public enum TokenizerSetup {
     let tokenizer = try Tokenizer.load(path: path)
     let name = PathText.name(PathText.parent(path)).isEmpty ? PathText.name(path) : PathText.name(PathText.parent(path)) + "/" + PathText.name(path)
     let threads = ingestor.options.threads
+    // While the file pass runs, tokenization gets the other core(s).
+    ingestor.tokenizerThreads = max(1, threads - 1)
     ingestor.tokenizerHash = tokenizer.contentHash
     ingestor.windowRanges = { text in
       let windows = tokenizer.encodeWindows(text, maxLength: ingestor.options.maxTokens, stride: ingestor.options.stride)
@@ -34,7 +36,7 @@ public enum TokenizerSetup {
         return first.start..<last.end
       }
     }
-    ingestor.tokenizePass = { store, summary in
+    ingestor.tokenizePass = { store, summary, moreMayArrive in
       let bytes = [UInt8](FileManager.default.contents(atPath: path) ?? Data())
       let tokID = try store.db.transaction {
         try store.tokenizerID(name: name, contentHash: tokenizer.contentHash, vocabSize: tokenizer.vocabularySize, json: bytes)
@@ -47,7 +49,11 @@ public enum TokenizerSetup {
         ORDER BY e.id LIMIT 4096
         """)
       var after: Int64 = 0
+      var finalSweep = false
       while true {
+        // Read whether more may come *before* looking: rows committed before
+        // the file pass ended are then seen by this or the next query.
+        let more = moreMayArrive()
         try select.bind([.int(after), .int(tokID)])
         var ids: [Int64] = []
         var texts: [String] = []
@@ -56,9 +62,19 @@ public enum TokenizerSetup {
           texts.append(select.text(1))
         }
         select.reset()
-        if ids.isEmpty { break }
+        if ids.isEmpty {
+          if more {
+            usleep(20_000)
+            continue
+          }
+          // A replaced file may reuse ids below the cursor: sweep once from the start.
+          if finalSweep || after == 0 { break }
+          finalSweep = true
+          after = 0
+          continue
+        }
         after = ids.last ?? after
-        let encodings = tokenizer.encodeBatch(texts, addSpecialTokens: true, threads: threads)
+        let encodings = tokenizer.encodeBatch(texts, addSpecialTokens: true, threads: more ? ingestor.tokenizerThreads : threads)
         try store.db.transaction {
           for (id, enc) in zip(ids, encodings) {
             try store.insertTokenization(example: id, tokenizer: tokID, ids: enc.ids, vocabSize: tokenizer.vocabularySize)

@@ -44,6 +44,21 @@ import Testing
     #expect(again.examplesTokenized == 0)
   }
 
+  @Test func everyExampleIsTokenizedAfterFilesChange() throws {
+    let dir = try TemporaryDirectory()
+    for f in 0..<6 {
+      try dir.write("c/m/t/f\(f).csv", "text,label\n" + (0..<300).map { "file \(f) row \($0) text,x" }.joined(separator: "\n") + "\n")
+    }
+    _ = try run(dir)
+    // Replace the last file: its new rows may reuse ids the tokenizer already passed.
+    try dir.write("c/m/t/f5.csv", "text,label\n" + (0..<400).map { "changed row \($0),y" }.joined(separator: "\n") + "\n")
+    let s = try run(dir)
+    #expect(s.examplesTokenized == 400)
+    let store = try Store.open(path: dir.file("d.sqlite"))
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM examples") == 1900)
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM examples e WHERE NOT EXISTS (SELECT 1 FROM tokenizations t WHERE t.example_id = e.id)") == 0)
+  }
+
   @Test func windowsCoverTheWholeDocumentWithOverlap() throws {
     let dir = try TemporaryDirectory()
     let words = (0..<300).map { "word\($0)" }
