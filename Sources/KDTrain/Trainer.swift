@@ -105,6 +105,9 @@ struct TrainerState: Codable {
   var finished: Bool
   var trainSeconds: Double
   var examplesSeen: Int
+  /// Train/validation example counts the run saw: a finished run whose
+  /// settings and data are unchanged is reused instead of retrained.
+  var dataSignature: String?
 }
 
 /// Trains one student on a plan and evaluates it.
@@ -202,11 +205,17 @@ public final class Trainer {
     let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
     let lossFunction = DistillationLoss(alpha: options.alpha, temperature: options.temperature)
 
+    let dataSignature = "train:\(trainCount)|validation:\(validationCount)"
     var state = TrainerState(fingerprint: fingerprint, position: LoaderPosition(epoch: 0, offset: 0, seed: options.seed),
                              step: 0, bestValue: nil, bestEpoch: -1, badEpochs: 0, finished: false, trainSeconds: 0,
-                             examplesSeen: 0)
+                             examplesSeen: 0, dataSignature: dataSignature)
     var resumed = false
-    if !restart, let saved = try loadState(model: model, optimizer: optimizer) {
+    if !restart, let done = finishedState(dataSignature: dataSignature) {
+      // Same settings, same data, finished before: reuse the best checkpoint.
+      state = done
+      resumed = true
+      log("\(name): up to date (trained earlier with the same settings and data; --restart retrains)")
+    } else if !restart, let saved = try loadState(model: model, optimizer: optimizer) {
       state = saved
       resumed = true
       log("\(name): resuming at epoch \(state.position.epoch + 1), batch \(state.position.offset) (step \(state.step))")
@@ -219,7 +228,7 @@ public final class Trainer {
     let metric = options.earlyStopMetric
     let higher = ClassificationMetrics.higherIsBetter(metric)
     var lastValidation: ClassificationMetrics?
-    trainLoop: while state.position.epoch < epochs && !(options.maxSteps > 0 && state.step >= options.maxSteps) {
+    trainLoop: while !state.finished && state.position.epoch < epochs && !(options.maxSteps > 0 && state.step >= options.maxSteps) {
       let epoch = state.position.epoch
       let stream = train.batches(from: state.position)
       defer { stream.cancel() }
@@ -410,6 +419,17 @@ public final class Trainer {
       "optimizer.safetensors": try SafeTensorsF32.encode(optimizer.stateTensors().map { ($0.0, $0.1, $0.2) }),
       "trainer_state.json": try enc.encode(state),
     ])
+  }
+
+  /// The saved state of a finished run with this configuration and data, when its best checkpoint exists.
+  func finishedState(dataSignature: String) -> TrainerState? {
+    let statePath = (layout.state as NSString).appendingPathComponent("trainer_state.json")
+    guard let data = FileManager.default.contents(atPath: statePath),
+      let state = try? JSONDecoder().decode(TrainerState.self, from: data),
+      state.fingerprint == fingerprint, state.finished, state.dataSignature == dataSignature,
+      FileManager.default.fileExists(atPath: (layout.best as NSString).appendingPathComponent("model.safetensors"))
+    else { return nil }
+    return state
   }
 
   /// The saved state when it belongs to this exact configuration and is unfinished.

@@ -85,8 +85,15 @@ import Testing
     let b = try SafeTensorsF32.read(path: resumed.checkpoint + "/model.safetensors")
     #expect(a.keys.sorted() == b.keys.sorted())
     for k in a.keys { #expect(a[k]!.values == b[k]!.values, "tensor \(k) differs after resume") }
-    // A finished run is not resumed: a rerun trains again from scratch.
-    #expect(try trainer(dir, db: db, options: o, name: "killed").run().resumed == false)
+    // A finished run with the same settings and data is reused, not retrained ...
+    let again = try trainer(dir, db: db, options: o, name: "killed").run()
+    #expect(again.resumed && again.steps == straight.steps)
+    let c = try SafeTensorsF32.read(path: again.checkpoint + "/model.safetensors")
+    for k in a.keys { #expect(a[k]!.values == c[k]!.values) }
+    // ... and --restart trains again from scratch.
+    let fresh = try trainer(dir, db: db, options: o, name: "killed")
+    fresh.restart = true
+    #expect(try fresh.run().resumed == false)
   }
 
   @Test func kdUsesUnlabeledTextAndBaselineUsesOnlyKeptLabels() throws {
