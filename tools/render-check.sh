@@ -91,7 +91,7 @@ import sys, re, json, zlib, struct
 html, dom, png, summary = sys.argv[1:5]
 src = open(html, encoding="utf-8").read()
 got = open(dom, encoding="utf-8").read()
-ids = json.load(open(summary))["sections"] + json.load(open(summary))["emptySections"]
+ids = json.load(open(summary))["sections"] + json.load(open(summary))["empty_sections"]
 missing = [i for i in ids if f'id="{i}"' not in got]
 assert not missing, f"sections missing from the browser DOM: {missing}"
 n_src, n_dom = src.count("<svg"), got.count("<svg")
