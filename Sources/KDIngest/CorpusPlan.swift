@@ -22,6 +22,15 @@ struct CorpusPlanner {
   let root: String
   let rootManifest: CorpusManifest?
   private var manifests: [String: CorpusManifest] = [:]   // folder (relative, "" = root) -> manifest
+  private var globs: [String: Glob] = [:]
+
+  /// A compiled glob, cached: every file is matched against every entry.
+  mutating func glob(_ pattern: String) throws -> Glob {
+    if let g = globs[pattern] { return g }
+    let g = try Glob(pattern)
+    globs[pattern] = g
+    return g
+  }
 
   static let manifestName = "kd-corpus.yaml"
 
@@ -111,7 +120,7 @@ struct CorpusPlanner {
 
   /// The manifest entry for a path: the deepest manifest with a matching entry
   /// wins; nil when a manifest excludes the file.
-  func resolve(_ rel: String) throws -> (CorpusManifest.Entry, String, CorpusManifest?)? {
+  mutating func resolve(_ rel: String) throws -> (CorpusManifest.Entry, String, CorpusManifest?)? {
     var folder = PathText.parent(rel)
     var nearest: (CorpusManifest, String)?
     while true {
@@ -119,8 +128,8 @@ struct CorpusPlanner {
         if nearest == nil { nearest = (m, folder) }
         let sub = folder.isEmpty ? rel : String(rel.dropFirst(folder.count + 1))
         // An entry that names the file wins over `exclude`.
-        for e in m.files ?? [] where try Glob(e.path).matches(sub) { return (e, folder, m) }
-        for pattern in m.exclude ?? [] where try Glob(pattern).matches(sub) { return nil }
+        for e in m.files ?? [] where try glob(e.path).matches(sub) { return (e, folder, m) }
+        for pattern in m.exclude ?? [] where try glob(pattern).matches(sub) { return nil }
         if m.onlyListed == true { return nil }
       }
       if folder.isEmpty { break }

@@ -174,13 +174,20 @@ extension Store {
     sourceID: Int64, position: Int, externalID: String?, docKey: String, domain: String, title: String?,
     split: Split, metadataJSON: String?
   ) throws -> Int64 {
-    try db.run(
+    let s = try db.cached(
       """
       INSERT INTO documents (source_id, position, external_id, doc_key, domain, title, split, metadata_json)
       VALUES (?,?,?,?,?,?,?,?)
-      """,
-      [.int(sourceID), .int(position), .optional(externalID), .text(docKey), .text(domain), .optional(title),
-       .text(split.rawValue), .optional(metadataJSON)])
+      """)
+    try s.bind(.int(sourceID), at: 1)
+    try s.bind(.int(position), at: 2)
+    try s.bind(.optional(externalID), at: 3)
+    try s.bind(.text(docKey), at: 4)
+    try s.bind(.text(domain), at: 5)
+    try s.bind(.optional(title), at: 6)
+    try s.bind(.text(split.rawValue), at: 7)
+    try s.bind(.optional(metadataJSON), at: 8)
+    try s.run()
     return db.lastInsertRowID
   }
 
@@ -201,19 +208,31 @@ extension Store {
     split: Split, domain: String, taskID: Int64?
   ) throws -> Int64 {
     let hash = StableHash.hex(StableHash.fnv1a64(text))
-    try db.run(
+    // Bound one by one (no argument array): this runs once per example.
+    let s = try db.cached(
       """
       INSERT INTO examples (document_id, position, text, char_start, char_end, section, split, domain, task_id, text_hash)
       VALUES (?,?,?,?,?,?,?,?,?,?)
-      """,
-      [.int(documentID), .int(position), .text(text), .optional(charStart.map(Int64.init)),
-       .optional(charEnd.map(Int64.init)), .optional(section), .text(split.rawValue), .text(domain),
-       .optional(taskID), .text(hash)])
+      """)
+    try s.bind(.int(documentID), at: 1)
+    try s.bind(.int(position), at: 2)
+    try s.bind(.text(text), at: 3)
+    try s.bind(.optional(charStart.map(Int64.init)), at: 4)
+    try s.bind(.optional(charEnd.map(Int64.init)), at: 5)
+    try s.bind(.optional(section), at: 6)
+    try s.bind(.text(split.rawValue), at: 7)
+    try s.bind(.text(domain), at: 8)
+    try s.bind(.optional(taskID), at: 9)
+    try s.bind(.text(hash), at: 10)
+    try s.run()
     return db.lastInsertRowID
   }
 
   public func addExampleLabel(example: Int64, label: Int64) throws {
-    try db.run("INSERT OR IGNORE INTO example_labels (example_id, label_id) VALUES (?, ?)", [.int(example), .int(label)])
+    let s = try db.cached("INSERT OR IGNORE INTO example_labels (example_id, label_id) VALUES (?, ?)")
+    try s.bind(.int(example), at: 1)
+    try s.bind(.int(label), at: 2)
+    try s.run()
   }
 
   /// Recomputes `examples.duplicate_of`: within a task, every example whose
