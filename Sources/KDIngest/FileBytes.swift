@@ -132,26 +132,3 @@ public enum FileBytes {
   }
 }
 
-extension FileBytes {
-  /// Inflates as much of a (possibly cut) gzip prefix as possible.
-  static func gunzipPrefix(_ input: [UInt8], into out: inout [UInt8]) throws {
-    var stream = z_stream()
-    guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return }
-    defer { inflateEnd(&stream) }
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    input.withUnsafeBufferPointer { inBuf in
-      stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress)
-      stream.avail_in = uInt(inBuf.count)
-      while true {
-        let rc: Int32 = chunk.withUnsafeMutableBufferPointer { c in
-          stream.next_out = c.baseAddress
-          stream.avail_out = uInt(c.count)
-          return inflate(&stream, Z_NO_FLUSH)
-        }
-        let produced = chunk.count - Int(stream.avail_out)
-        out.append(contentsOf: chunk[0..<produced])
-        if rc != Z_OK || produced == 0 || out.count > (1 << 20) { return }
-      }
-    }
-  }
-}

@@ -345,23 +345,13 @@ extension Ingestor {
     return try ReaderRegistry.reader(named: name, options: [:])
   }
 
+  /// The first bytes of a file as stored: `ReaderRegistry.detect` inflates
+  /// a gzip prefix itself.
   func sniffPrefix(_ file: PlannedFile) throws -> [UInt8] {
     guard let fh = FileHandle(forReadingAtPath: file.absolutePath) else {
       throw KDError(.io, "cannot read: permission denied or not a regular file", file: file.relativePath)
     }
     defer { try? fh.close() }
-    var head = [UInt8]((try? fh.read(upToCount: 1 << 16)) ?? Data())
-    if head.count >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-      // Decompress enough of the start to see the root element.
-      head = (try? FileBytes.gunzip(head, display: file.relativePath, maxBytes: 1 << 20)) ?? Self.partialGunzip(head)
-    }
-    return Array(head.prefix(8192))
-  }
-
-  static func partialGunzip(_ bytes: [UInt8]) -> [UInt8] {
-    // A truncated prefix ends the stream early: take what inflated before the end.
-    var out: [UInt8] = []
-    _ = try? FileBytes.gunzipPrefix(bytes, into: &out)
-    return out
+    return [UInt8]((try? fh.read(upToCount: 1 << 16)) ?? Data())
   }
 }

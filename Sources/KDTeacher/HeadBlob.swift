@@ -11,7 +11,7 @@ public enum HeadBlob {
   public static func encode(_ head: LinearHead) -> [UInt8] {
     let labels = jsonText(head.labels)
     let wBytes = head.weight.count * 4
-    var header = "{\"__metadata__\":{\"format\":\"kd-linear-head-v1\",\"labels\":\(jsonString(labels))},"
+    var header = "{\"__metadata__\":{\"format\":\"kd-linear-head-v1\",\"labels\":\(JSONText.quote(labels))},"
     header += "\"weight\":{\"dtype\":\"F32\",\"shape\":[\(head.classes),\(head.inputSize)],\"data_offsets\":[0,\(wBytes)]},"
     header += "\"bias\":{\"dtype\":\"F32\",\"shape\":[\(head.classes)],\"data_offsets\":[\(wBytes),\(wBytes + head.bias.count * 4)]}}"
     var h = Array(header.utf8)

@@ -37,23 +37,23 @@ public enum TeacherDump {
   public static func line(_ row: TeacherOutputRow, teacher: TeacherRecord, classNames: [String], includeEmbedding: Bool) -> String {
     var parts: [String] = []
     parts.append("\"example_id\":\(row.exampleID)")
-    parts.append("\"document\":" + (row.documentExternalID.map(jsonString) ?? "null"))
-    parts.append("\"split\":\(jsonString(row.split))")
-    parts.append("\"text\":\(jsonString(row.text))")
-    parts.append("\"labels\":[" + row.labels.map(jsonString).joined(separator: ",") + "]")
-    parts.append("\"teacher\":\(jsonString(teacher.name))")
+    parts.append("\"document\":" + (row.documentExternalID.map(JSONText.quote) ?? "null"))
+    parts.append("\"split\":\(JSONText.quote(row.split))")
+    parts.append("\"text\":\(JSONText.quote(row.text))")
+    parts.append("\"labels\":[" + row.labels.map(JSONText.quote).joined(separator: ",") + "]")
+    parts.append("\"teacher\":\(JSONText.quote(teacher.name))")
     let v = row.logits.values
     let maxV = v.max() ?? 0
     var p = v.map { Double(exp($0 - maxV)) }
     let z = p.reduce(0, +)
     if z > 0 { p = p.map { $0 / z } }
     if !row.logits.isDense {
-      parts.append("\"classes\":[" + row.logits.indices.map { jsonString(name($0, classNames)) }.joined(separator: ",") + "]")
+      parts.append("\"classes\":[" + row.logits.indices.map { JSONText.quote(name($0, classNames)) }.joined(separator: ",") + "]")
     }
     parts.append("\"logits\":[" + v.map(number).joined(separator: ",") + "]")
     parts.append("\"probabilities\":[" + p.map { number(Float($0)) }.joined(separator: ",") + "]")
     if let best = v.indices.max(by: { v[$0] < v[$1] || (v[$0] == v[$1] && $0 > $1) }) {
-      parts.append("\"top_class\":\(jsonString(name(row.logits.indices[best], classNames)))")
+      parts.append("\"top_class\":\(JSONText.quote(name(row.logits.indices[best], classNames)))")
     }
     if includeEmbedding, let e = row.embedding {
       parts.append("\"embedding\":[" + e.map(number).joined(separator: ",") + "]")
@@ -69,22 +69,4 @@ public enum TeacherDump {
   }
 }
 
-/// A JSON string literal for `s`.
-public func jsonString(_ s: String) -> String {
-  var out = "\""
-  out.reserveCapacity(s.utf8.count + 2)
-  for u in s.unicodeScalars {
-    switch u {
-    case "\"": out += "\\\""
-    case "\\": out += "\\\\"
-    case "\n": out += "\\n"
-    case "\r": out += "\\r"
-    case "\t": out += "\\t"
-    case _ where u.value < 0x20:
-      let h = String(u.value, radix: 16)
-      out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-    default: out.unicodeScalars.append(u)
-    }
-  }
-  return out + "\""
-}
+

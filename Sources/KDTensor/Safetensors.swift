@@ -279,14 +279,9 @@ public enum SafetensorsWriter {
     var header = "{"
     var offset = 0
     var first = true
-    func jsonString(_ s: String) -> String {
-      let data = (try? JSONSerialization.data(withJSONObject: [s], options: [])) ?? Data("[\"\"]".utf8)
-      let text = String(decoding: data, as: UTF8.self)
-      return String(text.dropFirst().dropLast())
-    }
     if !metadata.isEmpty {
       header += "\"__metadata__\":{"
-      header += metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0] ?? ""))" }.joined(separator: ",")
+      header += metadata.keys.sorted().map { "\(JSONText.quote($0)):\(JSONText.quote(metadata[$0] ?? ""))" }.joined(separator: ",")
       header += "}"
       first = false
     }
@@ -301,7 +296,7 @@ public enum SafetensorsWriter {
       let bytes = t.values.count * 4
       if !first { header += "," }
       first = false
-      header += "\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}"
+      header += "\(JSONText.quote(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}"
       offset += bytes
     }
     header += "}"

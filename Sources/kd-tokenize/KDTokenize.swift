@@ -146,7 +146,7 @@ struct KDTokenize: ParsableCommand {
     }
     if tokens {
       s += ",\"tokens\":["
-      s += e.ids.map { jsonString(tok.token(forID: $0) ?? "") }.joined(separator: ",")
+      s += e.ids.map { JSONText.quote(tok.token(forID: $0) ?? "") }.joined(separator: ",")
       s += "]"
     }
     if fileSettings || maxLength != nil {
@@ -158,19 +158,4 @@ struct KDTokenize: ParsableCommand {
     return s + "}"
   }
 
-  func jsonString(_ t: String) -> String {
-    var s = "\""
-    for u in t.unicodeScalars {
-      switch u {
-      case "\"": s += "\\\""
-      case "\\": s += "\\\\"
-      case "\n": s += "\\n"
-      case "\r": s += "\\r"
-      case "\t": s += "\\t"
-      default:
-        if u.value < 0x20 { s += String(format: "\\u%04x", u.value) } else { s.unicodeScalars.append(u) }
-      }
-    }
-    return s + "\""
-  }
 }
