@@ -42,7 +42,9 @@ let package = Package(
       dependencies: ["KDCore", "KDStore", "KDTokenizers", "CLibXML2", "CZlib",
                      .product(name: "Yams", package: "Yams")],
       swiftSettings: common),
-    .target(name: "KDTensor", dependencies: ["KDCore", "COpenBLAS"], swiftSettings: common),
+    // AVX-512 versions of the encoder's hottest kernels, picked at run time (ckernels.h).
+    .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
+    .target(name: "KDTensor", dependencies: ["KDCore", "COpenBLAS", "CKernels"], swiftSettings: common),
     .target(name: "KDModels", dependencies: ["KDCore", "KDTensor"], swiftSettings: common),
     .target(
       name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels"],

@@ -10,13 +10,13 @@ final class Workspace: @unchecked Sendable {
   private(set) var inter = FloatBuffer(count: 0)
   private(set) var scores = FloatBuffer(count: 0)
 
-  func ensure(tokens: Int, hidden: Int, intermediate: Int, workers: Int, maxLength: Int) {
+  func ensure(tokens: Int, hidden: Int, intermediate: Int, workers: Int, scratchPerWorker: Int) {
     func grow(_ b: inout FloatBuffer, _ n: Int) { if b.count < n { b = FloatBuffer(count: n) } }
     grow(&x, tokens * hidden)
     grow(&qkv, tokens * 3 * hidden)
     grow(&ctx, tokens * hidden)
     grow(&inter, tokens * intermediate)
-    grow(&scores, workers * maxLength * maxLength)
+    grow(&scores, workers * scratchPerWorker)
   }
 }
 
@@ -80,7 +80,9 @@ extension BertEncoder {
     }
     let maxLen = batch.map(\.count).max() ?? 0
     let workers = threads
-    workspace.ensure(tokens: T, hidden: H, intermediate: I, workers: workers, maxLength: maxLen)
+    let fusedAttention = FusedKernels.supports(headSize: dh)
+    let scratchPerWorker = fusedAttention ? FusedKernels.attentionScratchCount(tokens: maxLen, headSize: dh) : maxLen * maxLen
+    workspace.ensure(tokens: T, hidden: H, intermediate: I, workers: workers, scratchPerWorker: scratchPerWorker)
     BLAS.setThreads(1)
 
     var ids = [Int32](), pos = [Int32]()
@@ -140,17 +142,25 @@ extension BertEncoder {
       let L = w.layers[l]
       // Attention per (sequence, head): softmax(Q·Kᵀ/√d)·V over the sequence's own tokens.
       parallelFor(attnWorkers) { k in
-        let S = scores + k * maxLen * maxLen
-        var item = k
-        while item < items {
+        let S = scores + k * scratchPerWorker
+        // Contiguous (sequence, head) ranges: a worker's heads share the cache lines of their rows.
+        var item = items * k / attnWorkers
+        let end = items * (k + 1) / attnWorkers
+        while item < end {
           let s = item / nh, h = item % nh
           let o = offsets[s], n = offsets[s + 1] - o
           let q = qkv + o * 3 * H + h * dh
+          if fusedAttention {
+            FusedKernels.attentionHead(n: n, dh: dh, scale: scale, q: q, k: q + H, v: q + 2 * H, ld: 3 * H,
+                                  out: ctx + o * H + h * dh, ldOut: H, scratch: S)
+            item += 1
+            continue
+          }
           BLAS.sgemm(transB: true, m: n, n: n, k: dh, alpha: scale, a: q, lda: 3 * H, b: q + H, ldb: 3 * H,
                      c: S, ldc: n)
           Kernels.softmaxRowsInPlace(S, rows: n, cols: n, stride: n)
           BLAS.sgemm(m: n, n: dh, k: n, a: S, lda: n, b: q + 2 * H, ldb: 3 * H, c: ctx + o * H + h * dh, ldc: H)
-          item += attnWorkers
+          item += 1
         }
       }
       let next: LayerWeights? = l + 1 < w.layers.count ? w.layers[l + 1] : nil
@@ -194,7 +204,11 @@ extension BertEncoder {
         Kernels.layerNormInPlace(xr, rows: n, cols: H, gamma: L.ln1g.p, beta: L.ln1b.p, eps: eps)
         let ir = inter + r0 * I
         BLAS.sgemm(transB: true, m: n, n: I, k: H, a: xr, lda: H, b: L.wi.p, ldb: H, c: ir, ldc: I)
-        Kernels.biasGeluInPlace(ir, rows: n, cols: I, bias: L.bi.p)
+        if FusedKernels.available {
+          FusedKernels.biasGelu(ir, rows: n, cols: I, bias: L.bi.p)
+        } else {
+          Kernels.biasGeluInPlace(ir, rows: n, cols: I, bias: L.bi.p)
+        }
         for r in 0..<n {
           let row = xr + r * H
           for j in 0..<H { row[j] += L.bout.p[j] }

@@ -99,4 +99,51 @@ import Testing
     #expect(a.multiplied(by: a, transposeOther: true).values == [14, 32, 32, 77])
     #expect(a.multiplied(by: a, transposeSelf: true).values == [17, 22, 27, 22, 29, 36, 27, 36, 45])
   }
+
+  /// The AVX-512 attention and bias+GELU kernels against double-precision references,
+  /// on sizes that are not multiples of the kernels' blocks (tails, single rows).
+  @Test(.enabled(if: FusedKernels.available, "this CPU has no AVX-512: the encoder uses the OpenBLAS + AVX2 path"),
+        arguments: [(1, 16), (5, 32), (17, 48), (33, 32), (128, 64), (130, 32)])
+  func fusedAttentionMatchesReference(n: Int, dh: Int) {
+    let ld = 3 * dh + 5, ldOut = dh + 3
+    let qkv: [Float] = (0..<(n * ld)).map { Float(($0 * 7919) % 201) / 50 - 2 }
+    var out = [Float](repeating: .nan, count: n * ldOut)
+    var scratch = [Float](repeating: .nan, count: FusedKernels.attentionScratchCount(tokens: n, headSize: dh))
+    let scale = 1 / Float(dh).squareRoot()
+    qkv.withUnsafeBufferPointer { p in
+      let q = p.baseAddress!
+      out.withUnsafeMutableBufferPointer { o in
+        scratch.withUnsafeMutableBufferPointer { s in
+          FusedKernels.attentionHead(n: n, dh: dh, scale: scale, q: q, k: q + dh, v: q + 2 * dh, ld: ld,
+                                     out: o.baseAddress!, ldOut: ldOut, scratch: s.baseAddress!)
+        }
+      }
+    }
+    var worst = 0.0
+    for i in 0..<n {
+      let scores = (0..<n).map { j in (0..<dh).reduce(0.0) { $0 + Double(qkv[i * ld + $1]) * Double(qkv[j * ld + dh + $1]) } * Double(scale) }
+      let m = scores.max()!
+      let e = scores.map { Foundation.exp($0 - m) }
+      let sum = e.reduce(0, +)
+      for c in 0..<dh {
+        let want = (0..<n).reduce(0.0) { $0 + e[$1] / sum * Double(qkv[$1 * ld + 2 * dh + c]) }
+        worst = max(worst, abs(Double(out[i * ldOut + c]) - want))
+      }
+      for c in dh..<ldOut { #expect(out[i * ldOut + c].isNaN, "wrote outside its head") }
+    }
+    #expect(worst < 1e-5, "attention n=\(n) dh=\(dh): max error \(worst)")
+  }
+
+  @Test(.enabled(if: FusedKernels.available, "this CPU has no AVX-512: the encoder uses the AVX2 GELU"))
+  func fusedBiasGeluMatchesReference() {
+    let rows = 3, cols = 37
+    var x: [Float] = (0..<(rows * cols)).map { Float($0 % 23) * 0.5 - 5.5 }
+    let x0 = x, bias: [Float] = (0..<cols).map { Float($0) * 0.03 - 0.5 }
+    x.withUnsafeMutableBufferPointer { FusedKernels.biasGelu($0.baseAddress!, rows: rows, cols: cols, bias: bias) }
+    for i in 0..<(rows * cols) {
+      let v = Double(x0[i]) + Double(bias[i % cols])
+      let want = 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))
+      #expect(abs(Double(x[i]) - want) < 2e-6, "gelu(\(v))")
+    }
+  }
 }

@@ -1,0 +1,39 @@
+// AVX-512 kernels for the transformer forward pass, chosen at run time.
+//
+// Swift's SIMD types compile for one target CPU for the whole module (the
+// package builds for Haswell/AVX2 so that it runs on any x86-64 machine
+// from the last decade). These few hot kernels are written once more in C
+// with AVX-512 intrinsics behind __attribute__((target)), and kd calls them
+// only when the CPU reports AVX-512 (kd_has_avx512). BENCHMARKS.md,
+// "Teacher encoder", has the measurement that justifies them.
+#ifndef KD_CKERNELS_H
+#define KD_CKERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when this CPU and OS support AVX-512 F/DQ/BW/VL, else 0 (also off x86-64).
+int kd_has_avx512(void);
+
+/// Floats of scratch kd_attention_head_avx512 needs for n tokens and head size dh.
+size_t kd_attention_scratch(size_t n, size_t dh);
+
+/// out = softmax(scale * Q K^T) V for one head of one sequence of n tokens.
+/// Row i of Q/K/V starts at q/k/v + i*ld (dh contiguous floats); row i of the
+/// result goes to out + i*ld_out. dh must be a multiple of 16. Only call when
+/// kd_has_avx512() is 1.
+void kd_attention_head_avx512(size_t n, size_t dh, float scale,
+                              const float *q, const float *k, const float *v, size_t ld,
+                              float *out, size_t ld_out, float *scratch);
+
+/// p[r*cols + c] = gelu(p[r*cols + c] + bias[c]) (exact, erf-based), in place.
+/// Only call when kd_has_avx512() is 1.
+void kd_bias_gelu_avx512(float *p, size_t rows, size_t cols, const float *bias);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
