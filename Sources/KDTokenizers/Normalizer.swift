@@ -136,12 +136,13 @@ indirect enum Normalizer {
   static func bertNormalize(_ t: TextBuffer, into out: inout TextBuffer, clean: Bool, chinese: Bool, strip: Bool, lower: Bool) {
     let n = t.count
     var decomposed: [UInt32] = []
+    let ascii = bertASCII  // one lazy-global check, not one per character
     for i in 0..<n {
       var c = t.chars[i]
       let s = t.starts[i], e = t.ends[i]
       if c < 0x80 {
         if clean {
-          let m = bertASCII[Int(c)]
+          let m = ascii[Int(c)]
           if m == 0xFF { continue }
           c = UInt32(m)
         }

@@ -19,7 +19,7 @@ final class Work {
   var offsets: [Int32] = []  // start, end pairs
   var bpe = BPEScratch()
   /// Model results per piece text (ids and relative offsets), reused across calls.
-  var cacheIndex: [UInt64: Int] = [:]
+  var cacheIndex = HashedIndexMap()
   var cacheEntries: [(charStart: Int32, charCount: Int32, tokenStart: Int32, tokenCount: Int32)] = []
   var cacheChars: [UInt32] = []
   var cacheTokens: [Int32] = []  // id, start, end triples

@@ -172,3 +172,65 @@ func appendUTF8(_ c: UInt32, to out: inout [UInt8]) {
 
 @inline(__always)
 func utf8Length(_ c: UInt32) -> Int { c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4 }
+
+/// A map from already-hashed 64-bit keys to indices: open addressing, linear
+/// probing. The piece cache looked up a Swift `Dictionary` per word, whose
+/// SipHash and uniqueness checks cost ~4% of encoding.
+struct HashedIndexMap {
+  private var keys: [UInt64]
+  private var values: [Int32]
+  private var mask: Int
+  private(set) var count = 0
+
+  init(capacity: Int = 1 << 12) {
+    var n = 16
+    while n < capacity * 2 { n <<= 1 }
+    keys = [UInt64](repeating: 0, count: n)
+    values = [Int32](repeating: 0, count: n)
+    mask = n - 1
+  }
+
+  /// 0 marks an empty slot, so key 0 is stored as 1 (the caller confirms hits anyway).
+  @inline(__always) private static func stored(_ key: UInt64) -> UInt64 { key == 0 ? 1 : key }
+
+  @inline(__always) func get(_ key: UInt64) -> Int? {
+    let k = HashedIndexMap.stored(key)
+    var i = Int(truncatingIfNeeded: k) & mask
+    while true {
+      let s = keys[i]
+      if s == k { return Int(values[i]) }
+      if s == 0 { return nil }
+      i = (i &+ 1) & mask
+    }
+  }
+
+  mutating func set(_ key: UInt64, _ value: Int) {
+    if (count + 1) * 2 > keys.count { grow() }
+    let k = HashedIndexMap.stored(key)
+    var i = Int(truncatingIfNeeded: k) & mask
+    while keys[i] != 0 && keys[i] != k { i = (i &+ 1) & mask }
+    if keys[i] == 0 { count += 1 }
+    keys[i] = k
+    values[i] = Int32(truncatingIfNeeded: value)
+  }
+
+  mutating func removeAll() {
+    for i in keys.indices { keys[i] = 0 }
+    count = 0
+  }
+
+  private mutating func grow() {
+    let oldKeys = keys, oldValues = values
+    keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
+    values = [Int32](repeating: 0, count: oldKeys.count * 2)
+    mask = keys.count - 1
+    count = 0
+    for (k, v) in zip(oldKeys, oldValues) where k != 0 {
+      var i = Int(truncatingIfNeeded: k) & mask
+      while keys[i] != 0 { i = (i &+ 1) & mask }
+      keys[i] = k
+      values[i] = v
+      count += 1
+    }
+  }
+}

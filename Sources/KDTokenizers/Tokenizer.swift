@@ -617,7 +617,7 @@ public final class Tokenizer: @unchecked Sendable {
       for i in s..<e { h = (h ^ UInt64(c[i])) &* 0x100_0000_01B3 }
       return h ^ (h >> 29)
     }
-    if let idx = w.cacheIndex[key] {
+    if let idx = w.cacheIndex.get(key) {
       let entry = w.cacheEntries[idx]
       var same = Int(entry.charCount) == n
       if same {
@@ -637,7 +637,7 @@ public final class Tokenizer: @unchecked Sendable {
     let mark = w.ids.count
     model.tokenize(w, s, e)
     if w.cacheTokens.count > Work.cacheLimit {
-      w.cacheIndex.removeAll(keepingCapacity: true)
+      w.cacheIndex.removeAll()
       w.cacheEntries.removeAll(keepingCapacity: true)
       w.cacheChars.removeAll(keepingCapacity: true)
       w.cacheTokens.removeAll(keepingCapacity: true)
@@ -650,7 +650,7 @@ public final class Tokenizer: @unchecked Sendable {
       w.cacheTokens.append(w.offsets[2 * k])
       w.cacheTokens.append(w.offsets[2 * k + 1])
     }
-    w.cacheIndex[key] = w.cacheEntries.count
+    w.cacheIndex.set(key, w.cacheEntries.count)
     w.cacheEntries.append(entry)
   }
 }
