@@ -69,7 +69,12 @@ public final class Ingestor {
       let tokenizer = TokenizerWorker(pass: tokenizePass, databasePath: options.database, threads: tokenizerThreads)
       tokenizer?.start()
       do {
-        for file in files {
+        // Largest files first: their examples reach the tokenizer thread early
+        // instead of leaving it a long tail after the file pass (ties keep path order).
+        let order = files.enumerated().sorted { a, b in
+          a.element.size != b.element.size ? a.element.size > b.element.size : a.offset < b.offset
+        }.map(\.element)
+        for file in order {
           if options.shouldStop() {
             summary.interrupted = true
             break
