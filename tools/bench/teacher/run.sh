@@ -27,6 +27,11 @@ done
 python3 - "$OUT" "$THREADS" <<'PY'
 import json, sys, os
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+rnd = 0
+for r in rows:  # each round starts with its sgemm-peak line
+    if r["impl"] == "sgemm-peak":
+        rnd += 1
+    r["round"] = rnd
 peaks = [r["gflops"] for r in rows if r["impl"] == "sgemm-peak"]
 peak = max(peaks) if peaks else float("nan")
 rows = [r for r in rows if r["impl"] != "sgemm-peak"]
@@ -48,4 +53,18 @@ for b, s in [(32, 128), (1, 64)]:
             continue
         ratio = f"{kd['seq_per_s'] / r['seq_per_s']:.2f}x" if kd else "-"
         print(f"| {b} x {s} | {impl} | {r['median_s']*1e3:.1f} | {r['seq_per_s']:.1f} | {r['gflops']:.1f} | {100*r['gflops']/peak:.0f}% | {ratio} |")
+# The machine's speed drifts between runs (a shared VM): the ratio of each round's
+# kd run to the reference runs right after it is the steadier comparison.
+import statistics
+print("\nPaired: kd / impl per round (same round, back to back), median [min, max] over rounds:")
+for b, s in [(32, 128), (1, 64)]:
+    for impl in ["pytorch", "onnxruntime"]:
+        ratios = []
+        for n in range(1, rnd + 1):
+            kd = [r for r in rows if r["round"] == n and r["impl"] == "kd-swift" and (r["batch"], r["seq"]) == (b, s)]
+            ref = [r for r in rows if r["round"] == n and r["impl"] == impl and (r["batch"], r["seq"]) == (b, s)]
+            if kd and ref:
+                ratios.append(kd[0]["seq_per_s"] / ref[0]["seq_per_s"])
+        if ratios:
+            print(f"- {b} x {s} vs {impl}: {statistics.median(ratios):.2f}x [{min(ratios):.2f}, {max(ratios):.2f}] over {len(ratios)} rounds")
 PY
