@@ -95,6 +95,17 @@ public final class Ingestor {
         _ = tokenizer?.finish()
         throw error
       }
+      // Duplicates need only the examples: find them while the tokenizer drains.
+      tokenizer?.endOfInput()
+      let d: (duplicates: Int, crossSplit: Int)
+      do {
+        d = try store.db.transaction { try store.refreshDuplicates() }
+      } catch {
+        _ = tokenizer?.finish()
+        throw error
+      }
+      summary.duplicates = d.duplicates
+      summary.duplicatesAcrossSplits = d.crossSplit
       if let tokenizer {
         let t = try tokenizer.finish().get()
         summary.tokenizer = t.tokenizer
@@ -102,9 +113,6 @@ public final class Ingestor {
         summary.examplesOverMaxLength += t.examplesOverMaxLength
         if t.interrupted { summary.interrupted = true }
       }
-      let d = try store.db.transaction { try store.refreshDuplicates() }
-      summary.duplicates = d.duplicates
-      summary.duplicatesAcrossSplits = d.crossSplit
       summary.totals = try totals(store: store, root: root)
       summary.seconds = Date().timeIntervalSince(started)
       let status = summary.interrupted ? "interrupted" : (summary.filesFailed + summary.rowErrors > 0 ? "partial" : "ok")

@@ -43,10 +43,16 @@ final class TokenizerWorker: @unchecked Sendable {
   /// Tells the worker that no more examples will arrive, waits for it to
   /// drain the rest, and returns its counts.
   func finish() -> Result<IngestSummary, Error> {
+    endOfInput()
+    done.wait()
+    return result
+  }
+
+  /// Tells the worker that no more examples will arrive, without waiting:
+  /// it drains the rest on all its threads while the caller goes on.
+  func endOfInput() {
     lock.lock()
     producing = false
     lock.unlock()
-    done.wait()
-    return result
   }
 }
