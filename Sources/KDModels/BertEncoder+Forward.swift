@@ -143,24 +143,21 @@ extension BertEncoder {
       // Attention per (sequence, head): softmax(Q·Kᵀ/√d)·V over the sequence's own tokens.
       parallelFor(attnWorkers) { k in
         let S = scores + k * scratchPerWorker
-        // Contiguous (sequence, head) ranges: a worker's heads share the cache lines of their rows.
-        var item = items * k / attnWorkers
-        let end = items * (k + 1) / attnWorkers
-        while item < end {
+        var item = k
+        while item < items {
           let s = item / nh, h = item % nh
           let o = offsets[s], n = offsets[s + 1] - o
           let q = qkv + o * 3 * H + h * dh
           if fusedAttention {
             FusedKernels.attentionHead(n: n, dh: dh, scale: scale, q: q, k: q + H, v: q + 2 * H, ld: 3 * H,
-                                  out: ctx + o * H + h * dh, ldOut: H, scratch: S)
-            item += 1
-            continue
+                                       out: ctx + o * H + h * dh, ldOut: H, scratch: S)
+          } else {
+            BLAS.sgemm(transB: true, m: n, n: n, k: dh, alpha: scale, a: q, lda: 3 * H, b: q + H, ldb: 3 * H,
+                       c: S, ldc: n)
+            Kernels.softmaxRowsInPlace(S, rows: n, cols: n, stride: n)
+            BLAS.sgemm(m: n, n: dh, k: n, a: S, lda: n, b: q + 2 * H, ldb: 3 * H, c: ctx + o * H + h * dh, ldc: H)
           }
-          BLAS.sgemm(transB: true, m: n, n: n, k: dh, alpha: scale, a: q, lda: 3 * H, b: q + H, ldb: 3 * H,
-                     c: S, ldc: n)
-          Kernels.softmaxRowsInPlace(S, rows: n, cols: n, stride: n)
-          BLAS.sgemm(m: n, n: dh, k: n, a: S, lda: n, b: q + 2 * H, ldb: 3 * H, c: ctx + o * H + h * dh, ldc: H)
-          item += 1
+          item += attnWorkers
         }
       }
       let next: LayerWeights? = l + 1 < w.layers.count ? w.layers[l + 1] : nil

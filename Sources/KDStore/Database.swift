@@ -13,12 +13,12 @@ public final class Database {
   public private(set) var sqliteConnection: OpaquePointer?
   private var statementCache: [String: Statement] = [:]
 
-  /// Opens (or creates) the database file.
-  /// - Parameters:
-  ///   - busyTimeout: how long a statement waits for another connection's write lock.
   /// Process-wide SQLite settings, applied before the first connection opens.
   private static let configureOnce: Void = { _ = kd_sqlite_disable_memstatus() }()
 
+  /// Opens (or creates) the database file.
+  /// - Parameters:
+  ///   - busyTimeout: how long a statement waits for another connection's write lock.
   public init(path: String, readOnly: Bool = false, busyTimeout: TimeInterval = 60) throws {
     self.path = path
     var handle: OpaquePointer?
