@@ -32,10 +32,13 @@ public final class Store {
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=NORMAL")
       }
-      try db.execute("PRAGMA foreign_keys=ON")
       try db.execute("PRAGMA temp_store=MEMORY")
       try db.execute("PRAGMA cache_size=-65536")
+      // Migrations run with foreign keys off (a table rebuild drops and
+      // renames tables; with them on, the drop would cascade) and check them
+      // before committing.
       try store.migrate(readOnly: readOnly)
+      try db.execute("PRAGMA foreign_keys=ON")
     } catch let e as DatabaseError {
       if e.code & 0xff == SQLITE_NOTADB {
         throw KDError(.database, "not a kd database (not SQLite, or encrypted)", file: path)
@@ -73,6 +76,10 @@ public final class Store {
           throw KDError(.schema, "migration \(m.version) (\(m.name)) failed: \(e.message)", file: path)
         }
         try db.execute("PRAGMA user_version = \(m.version)")
+      }
+      let s = try db.prepare("PRAGMA foreign_key_check")
+      if try s.step() {
+        throw KDError(.schema, "migration to version \(current) left a broken reference in table \(s.text(0)) (row \(s.int64(1))); nothing was changed", file: path)
       }
     }
   }

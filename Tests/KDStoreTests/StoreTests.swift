@@ -37,6 +37,43 @@ import Testing
     #expect(try store.db.scalarInt("SELECT COUNT(*) FROM sqlite_master WHERE name = 'examples'") == 1)
   }
 
+  @Test func version1StoreWithDataMigratesKeepingRowsAndCascades() throws {
+    let dir = try TemporaryDirectory()
+    let path = dir.file("v1.sqlite")
+    do {
+      let raw = try Database(path: path)
+      try raw.execute(Schema.migrations[0].sql)
+      try raw.execute(
+        """
+        PRAGMA user_version = 1;
+        INSERT INTO runs (id, stage, command_line, kd_version, host, pid, started_at) VALUES (1, 'ingest', 'x', '0', 'h', 1, 't');
+        INSERT INTO tasks (id, name) VALUES (1, 't');
+        INSERT INTO labels (id, task_id, name, position) VALUES (1, 1, 'a', 0);
+        INSERT INTO sources (id, root, path, content_hash, size, mtime, format, domain, config_hash, status, run_id, ingested_at)
+          VALUES (1, '/c', 'f.csv', 'h', 1, 0, 'csv', 'medical', 'c', 'ok', 1, 't');
+        INSERT INTO documents (id, source_id, position, doc_key, domain, split) VALUES (7, 1, 0, 'k', 'medical', 'test');
+        INSERT INTO examples (id, document_id, position, text, split, domain, task_id, text_hash)
+          VALUES (9, 7, 0, 'some text', 'test', 'medical', 1, 'abc');
+        INSERT INTO example_labels (example_id, label_id) VALUES (9, 1);
+        INSERT INTO tokenizers (id, name, content_hash, vocab_size, json, created_at) VALUES (1, 'tok', 'th', 10, x'00', 't');
+        INSERT INTO tokenizations (example_id, tokenizer_id, width, length, ids) VALUES (9, 1, 2, 1, x'0100');
+        """)
+    }
+    let store = try Store.open(path: path)
+    #expect(try store.schemaVersion() == Schema.currentVersion)
+    #expect(try store.db.scalarText("SELECT text FROM examples WHERE id = 9 AND document_id = 7") == "some text")
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM tokenizations WHERE example_id = 9") == 1)
+    // The CHECK still refuses a bad split, and deleting the source still cascades.
+    #expect(throws: (any Error).self) {
+      try store.db.run("INSERT INTO documents (source_id, position, doc_key, domain, split) VALUES (1, 1, 'k2', 'm', 'dev')")
+    }
+    try store.db.run("DELETE FROM sources WHERE id = 1")
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM examples") == 0)
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM example_labels") == 0)
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM tokenizations") == 0)
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_v2'") == 0)
+  }
+
   @Test func newerStoreIsRefusedWithAClearMessage() throws {
     let dir = try TemporaryDirectory()
     do {
