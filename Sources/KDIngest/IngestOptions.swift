@@ -79,6 +79,10 @@ public struct IngestSummary: Codable, Equatable {
   public var examplesOverMaxLength = 0
   public var bytesRead: Int64 = 0
   public var seconds = 0.0
+  /// Seconds from the start of the run to the end of each phase: `file_pass`
+  /// (files read and stored), `duplicates`, `token_ids` (the last ids
+  /// written), `totals`. For tuning; not compared between runs.
+  public var phaseSeconds: [String: Double] = [:]
   public var interrupted = false
   public var errors: [FileError] = []
   public var skipped: [String] = []

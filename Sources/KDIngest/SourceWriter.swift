@@ -30,6 +30,10 @@ final class SourceWriter {
   var labeled = 0
   var rowErrors: [(Int?, String)] = []
   var deletedDocuments = 0
+  /// Called with each stored example's id and text (the tokenizer worker's input).
+  var onExample: ((Int64, String) -> Void)?
+  /// Finds each example's first earlier copy; nil leaves `duplicate_of` to `Store.refreshDuplicates`.
+  var duplicates: DuplicateIndex?
   private var labelCache: [String: Int64] = [:]
   private var taskCache: [String: Int64] = [:]
   private var multiTasks = Set<String>()
@@ -124,10 +128,14 @@ final class SourceWriter {
       try store.addDocumentLabel(document: docID, label: try labelID(task: task, name: name))
     }
     for (i, p) in kept.enumerated() {
+      let hash = StableHash.fnv1a64(p.text)
+      let first = try duplicates?.firstCopy(task: taskID, hash: hash, text: p.text)
       let exID = try store.insertExample(
-        documentID: docID, position: i, text: p.text, charStart: p.charStart, charEnd: p.charEnd, section: p.section,
-        split: split, domain: file.domain, taskID: taskID)
+        documentID: docID, position: i, text: p.text, textHash: hash, charStart: p.charStart, charEnd: p.charEnd,
+        section: p.section, split: split, domain: file.domain, taskID: taskID, duplicateOf: first)
+      if first == nil { duplicates?.added(task: taskID, hash: hash, id: exID) }
       examples += 1
+      onExample?(exID, p.text)
       var perTask: [String: Int] = [:]
       for (task, name) in p.labels {
         try store.addExampleLabel(example: exID, label: try labelID(task: task, name: name))

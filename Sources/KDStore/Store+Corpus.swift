@@ -207,12 +207,23 @@ extension Store {
     documentID: Int64, position: Int, text: String, charStart: Int?, charEnd: Int?, section: String?,
     split: Split, domain: String, taskID: Int64?
   ) throws -> Int64 {
-    let hash = StableHash.hex(StableHash.fnv1a64(text))
+    try insertExample(documentID: documentID, position: position, text: text, textHash: StableHash.fnv1a64(text),
+                      charStart: charStart, charEnd: charEnd, section: section, split: split, domain: domain,
+                      taskID: taskID, duplicateOf: nil)
+  }
+
+  /// Inserts an example whose text hash (`StableHash.fnv1a64(text)`) and
+  /// first earlier copy, if any, the caller already knows.
+  public func insertExample(
+    documentID: Int64, position: Int, text: String, textHash: UInt64, charStart: Int?, charEnd: Int?,
+    section: String?, split: Split, domain: String, taskID: Int64?, duplicateOf: Int64?
+  ) throws -> Int64 {
     // Bound one by one (no argument array): this runs once per example.
     let s = try db.cached(
       """
-      INSERT INTO examples (document_id, position, text, char_start, char_end, section, split, domain, task_id, text_hash)
-      VALUES (?,?,?,?,?,?,?,?,?,?)
+      INSERT INTO examples (document_id, position, text, char_start, char_end, section, split, domain, task_id, text_hash,
+                            duplicate_of)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?)
       """)
     try s.bind(.int(documentID), at: 1)
     try s.bind(.int(position), at: 2)
@@ -223,9 +234,32 @@ extension Store {
     try s.bind(.text(split.rawValue), at: 7)
     try s.bind(.text(domain), at: 8)
     try s.bind(.optional(taskID), at: 9)
-    try s.bind(.text(hash), at: 10)
+    try s.bind(.text(StableHash.hex(textHash)), at: 10)
+    try s.bind(.optional(duplicateOf), at: 11)
     try s.run()
     return db.lastInsertRowID
+  }
+
+  /// The first example (lowest id, at most `maxID`) of the task with exactly
+  /// this text, found through its hash.
+  public func firstExample(taskID: Int64?, textHash: UInt64, text: String, maxID: Int64) throws -> Int64? {
+    let s = try db.cached(
+      "SELECT id, text FROM examples WHERE text_hash = ? AND task_id IS ? AND id <= ? ORDER BY id LIMIT 1")
+    defer { s.reset() }
+    try s.bind(.text(StableHash.hex(textHash)), at: 1)
+    try s.bind(.optional(taskID), at: 2)
+    try s.bind(.int(maxID), at: 3)
+    guard try s.step(), s.text(1) == text else { return nil }
+    return s.int64(0)
+  }
+
+  /// How many examples are duplicates, and how many of those have their
+  /// first copy in another split (what `refreshDuplicates` returns).
+  public func duplicateCounts() throws -> (duplicates: Int, crossSplit: Int) {
+    let dups = try db.scalarInt("SELECT COUNT(*) FROM examples WHERE duplicate_of IS NOT NULL") ?? 0
+    let cross = try db.scalarInt(
+      "SELECT COUNT(*) FROM examples e JOIN examples f ON f.id = e.duplicate_of WHERE e.split != f.split") ?? 0
+    return (Int(dups), Int(cross))
   }
 
   public func addExampleLabel(example: Int64, label: Int64) throws {
@@ -257,10 +291,7 @@ extension Store {
       UPDATE examples SET duplicate_of = d.dup
       FROM d WHERE d.id = examples.id AND examples.duplicate_of IS NOT d.dup
       """)
-    let dups = try db.scalarInt("SELECT COUNT(*) FROM examples WHERE duplicate_of IS NOT NULL") ?? 0
-    let cross = try db.scalarInt(
-      "SELECT COUNT(*) FROM examples e JOIN examples f ON f.id = e.duplicate_of WHERE e.split != f.split") ?? 0
-    return (Int(dups), Int(cross))
+    return try duplicateCounts()
   }
 
   // MARK: Tokenizers and tokenizations

@@ -10,14 +10,15 @@ import Testing
 @Suite struct TokenizedIngestTests {
   let tokenizerPath = TestPaths.packageRoot + "/Tests/KDTokenizersTests/Resources/wordpiece-cased.json"
 
-  func run(_ dir: TemporaryDirectory, segment: String? = nil, maxTokens: Int = 32, stride: Int = 8) throws -> IngestSummary {
+  func run(_ dir: TemporaryDirectory, segment: String? = nil, maxTokens: Int = 32, stride: Int = 8,
+           tokenizer: String? = nil) throws -> IngestSummary {
     var o = IngestOptions(corpus: dir.file("c"), database: dir.file("d.sqlite"))
     o.segment = segment
     o.maxTokens = maxTokens
     o.stride = stride
     o.lockTimeout = 5
     let ingestor = Ingestor(options: o)
-    try TokenizerSetup.configure(ingestor, path: tokenizerPath, log: { _ in })
+    try TokenizerSetup.configure(ingestor, path: tokenizer ?? tokenizerPath, log: { _ in })
     return try ingestor.run()
   }
 
@@ -57,6 +58,33 @@ import Testing
     let store = try Store.open(path: dir.file("d.sqlite"))
     #expect(try store.db.scalarInt("SELECT COUNT(*) FROM examples") == 1900)
     #expect(try store.db.scalarInt("SELECT COUNT(*) FROM examples e WHERE NOT EXISTS (SELECT 1 FROM tokenizations t WHERE t.example_id = e.id)") == 0)
+  }
+
+  @Test func untokenizedStoreCatchesUpWithEveryIDMatchingItsOwnText() throws {
+    // A store ingested without a tokenizer, then rerun with one while a file
+    // changes: the changed file's new rows reuse the ids of its deleted rows,
+    // and every example must end up with the ids of its own text, once.
+    let dir = try TemporaryDirectory()
+    for f in 0..<4 {
+      try dir.write("c/m/t/f\(f).csv", "text,label\n" + (0..<300).map { "file \(f) row \($0) text,x" }.joined(separator: "\n") + "\n")
+    }
+    let first = try run(dir, tokenizer: "none")
+    #expect(first.examplesTokenized == 0)
+    try dir.write("c/m/t/f3.csv", "text,label\n" + (0..<350).map { "changed row \($0) words,y" }.joined(separator: "\n") + "\n")
+    let s = try run(dir)
+    #expect(s.examplesTokenized == 1250)
+    let tokenizer = try Tokenizer.load(path: tokenizerPath)
+    let store = try Store.open(path: dir.file("d.sqlite"))
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM tokenizations") == 1250)
+    let st = try store.db.prepare("SELECT e.text, t.width, t.ids FROM examples e JOIN tokenizations t ON t.example_id = e.id")
+    var mismatches = 0
+    while try st.step() {
+      var ids: [Int32] = []
+      st.withBlob(2) { TokenBlob.decode($0, width: st.int(1), into: &ids) }
+      if ids != tokenizer.encode(st.text(0)).ids { mismatches += 1 }
+    }
+    #expect(mismatches == 0)
+    #expect(try run(dir).examplesTokenized == 0)
   }
 
   @Test func windowsCoverTheWholeDocumentWithOverlap() throws {
