@@ -193,12 +193,23 @@ extension BertEncoder {
         let r0 = T * k / rowWorkers, r1 = T * (k + 1) / rowWorkers, n = r1 - r0
         guard n > 0 else { return }
         let xr = x + r0 * H
-        for r in 0..<n {
-          let row = xr + r * H
-          for j in 0..<H { row[j] += L.bo.p[j] }
+        // residual += input · Wᵀ, then LayerNorm(residual + bias): with AVX-512 the
+        // bias add rides on the LayerNorm's first pass instead of a pass of its own.
+        func residualLinearLayerNorm(input: UnsafePointer<Float>, inDim: Int, weight: UnsafePointer<Float>,
+                                     bias: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
+          if FusedKernels.available {
+            BLAS.sgemm(transB: true, m: n, n: H, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim, beta: 1, c: xr, ldc: H)
+            FusedKernels.biasLayerNorm(xr, rows: n, cols: H, bias: bias, gamma: gamma, beta: beta, eps: eps)
+          } else {
+            for r in 0..<n {
+              let row = xr + r * H
+              for j in 0..<H { row[j] += bias[j] }
+            }
+            BLAS.sgemm(transB: true, m: n, n: H, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim, beta: 1, c: xr, ldc: H)
+            Kernels.layerNormInPlace(xr, rows: n, cols: H, gamma: gamma, beta: beta, eps: eps)
+          }
         }
-        BLAS.sgemm(transB: true, m: n, n: H, k: H, a: ctx + r0 * H, lda: H, b: L.wo.p, ldb: H, beta: 1, c: xr, ldc: H)
-        Kernels.layerNormInPlace(xr, rows: n, cols: H, gamma: L.ln1g.p, beta: L.ln1b.p, eps: eps)
+        residualLinearLayerNorm(input: ctx + r0 * H, inDim: H, weight: L.wo.p, bias: L.bo.p, gamma: L.ln1g.p, beta: L.ln1b.p)
         let ir = inter + r0 * I
         BLAS.sgemm(transB: true, m: n, n: I, k: H, a: xr, lda: H, b: L.wi.p, ldb: H, c: ir, ldc: I)
         if FusedKernels.available {
@@ -206,12 +217,7 @@ extension BertEncoder {
         } else {
           Kernels.biasGeluInPlace(ir, rows: n, cols: I, bias: L.bi.p)
         }
-        for r in 0..<n {
-          let row = xr + r * H
-          for j in 0..<H { row[j] += L.bout.p[j] }
-        }
-        BLAS.sgemm(transB: true, m: n, n: H, k: I, a: ir, lda: I, b: L.wout.p, ldb: I, beta: 1, c: xr, ldc: H)
-        Kernels.layerNormInPlace(xr, rows: n, cols: H, gamma: L.ln2g.p, beta: L.ln2b.p, eps: eps)
+        residualLinearLayerNorm(input: ir, inDim: I, weight: L.wout.p, bias: L.bout.p, gamma: L.ln2g.p, beta: L.ln2b.p)
         if let next { qkvProjection(r0, n, next) }
       }
     }

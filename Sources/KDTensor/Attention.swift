@@ -39,6 +39,13 @@ public enum FusedKernels {
     kd_attention_head_avx512(n, dh, scale, q, k, v, ld, out, ldOut, scratch)
   }
 
+  /// `p[r] = LayerNorm(p[r] + bias) · gamma + beta` for each row, in place. Only when `available`.
+  @inline(__always)
+  public static func biasLayerNorm(_ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>?,
+                                   gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float) {
+    kd_bias_layernorm_avx512(p, rows, cols, bias, gamma, beta, eps)
+  }
+
   /// `p[r, c] = gelu(p[r, c] + bias[c])` in place. Only when `available`.
   @inline(__always)
   public static func biasGelu(_ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>) {

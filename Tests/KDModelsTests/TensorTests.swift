@@ -146,4 +146,56 @@ import Testing
       #expect(abs(Double(x[i]) - want) < 2e-6, "gelu(\(v))")
     }
   }
+
+  @Test(.enabled(if: FusedKernels.available, "this CPU has no AVX-512: the encoder uses OpenBLAS attention"))
+  func fusedAttentionStaysFiniteWhenEveryScoreIsVeryNegative() {
+    // Scores of -400: the row maximum must come from the n real columns only (the
+    // zero padding up to 32 columns would make every exp underflow to 0).
+    let n = 5, dh = 16, ld = 3 * dh
+    var qkv = [Float](repeating: 0, count: n * ld)
+    for i in 0..<n {
+      for d in 0..<dh {
+        qkv[i * ld + d] = 10
+        qkv[i * ld + dh + d] = -10
+        qkv[i * ld + 2 * dh + d] = Float(i)
+      }
+    }
+    var out = [Float](repeating: .nan, count: n * dh)
+    var scratch = [Float](repeating: 0, count: FusedKernels.attentionScratchCount(tokens: n, headSize: dh))
+    qkv.withUnsafeBufferPointer { p in
+      FusedKernels.attentionHead(n: n, dh: dh, scale: 0.25, q: p.baseAddress!, k: p.baseAddress! + dh,
+                                 v: p.baseAddress! + 2 * dh, ld: ld, out: &out, ldOut: dh, scratch: &scratch)
+    }
+    // Equal scores: every output is the mean of the V rows, (0+1+2+3+4)/5.
+    for v in out { #expect(abs(v - 2) < 1e-5) }
+  }
+
+  @Test(.enabled(if: FusedKernels.available, "this CPU has no AVX-512: the fused kernels are not used here"))
+  func fusedBiasLayerNormMatchesReference() {
+    // 2 rows of 384 (MiniLM's width) and 3 of 37 (a masked tail), with and without a bias.
+    for (rows, cols) in [(2, 384), (3, 37)] {
+      let x0: [Float] = (0..<(rows * cols)).map { Float(($0 * 7919) % 101) * 0.07 - 3.2 }
+      let bias: [Float] = (0..<cols).map { Float($0 % 11) * 0.1 - 0.4 }
+      let gamma: [Float] = (0..<cols).map { 1 + Float($0 % 5) * 0.05 }
+      let beta: [Float] = (0..<cols).map { Float($0 % 3) * 0.02 }
+      for withBias in [true, false] {
+        var x = x0
+        x.withUnsafeMutableBufferPointer { p in
+          bias.withUnsafeBufferPointer { b in
+            FusedKernels.biasLayerNorm(p.baseAddress!, rows: rows, cols: cols, bias: withBias ? b.baseAddress! : nil,
+                                       gamma: gamma, beta: beta, eps: 1e-12)
+          }
+        }
+        for r in 0..<rows {
+          let v = (0..<cols).map { Double(x0[r * cols + $0]) + (withBias ? Double(bias[$0]) : 0) }
+          let mean = v.reduce(0, +) / Double(cols)
+          let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(cols)
+          for c in 0..<cols {
+            let want = (v[c] - mean) / (variance + 1e-12).squareRoot() * Double(gamma[c]) + Double(beta[c])
+            #expect(abs(Double(x[r * cols + c]) - want) < 1e-5, "row \(r) col \(c) bias \(withBias)")
+          }
+        }
+      }
+    }
+  }
 }

@@ -33,6 +33,12 @@ void kd_attention_head_avx512(size_t n, size_t dh, float scale,
 /// Only call when kd_has_avx512() is 1.
 void kd_bias_gelu_avx512(float *p, size_t rows, size_t cols, const float *bias);
 
+/// p[r] = LayerNorm(p[r] + bias) * gamma + beta for each row of cols floats, in
+/// place (bias may be NULL). Two passes over each row for the mean and the
+/// variance, as KDTensor's Kernels.layerNormInPlace. Only call when kd_has_avx512() is 1.
+void kd_bias_layernorm_avx512(float *p, size_t rows, size_t cols, const float *bias,
+                              const float *gamma, const float *beta, float eps);
+
 #ifdef __cplusplus
 }
 #endif
