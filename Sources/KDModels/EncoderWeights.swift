@@ -9,7 +9,21 @@ final class FloatBuffer: @unchecked Sendable {
 
   init(count: Int) {
     self.count = count
-    p = .allocate(capacity: max(1, count))
+    let bytes = max(1, count) * MemoryLayout<Float>.stride
+    var raw: UnsafeMutableRawPointer?
+    #if os(Linux)
+    // Buffers of 2 MB and more are aligned to 2 MB and offered to the kernel for
+    // transparent huge pages: attention reads Q/K/V rows 4.6 KB apart, one 4 KB
+    // page each, and the dense layers stream tens of MB per layer.
+    if bytes >= 2 << 20, posix_memalign(&raw, 2 << 20, bytes) == 0, let r = raw {
+      _ = madvise(r, bytes, MADV_HUGEPAGE)
+    } else {
+      raw = nil
+    }
+    #endif
+    if raw == nil, posix_memalign(&raw, 64, bytes) != 0 { raw = nil }
+    guard let r = raw else { fatalError("out of memory allocating \(bytes) bytes") }
+    p = r.bindMemory(to: Float.self, capacity: max(1, count))
     p.initialize(repeating: 0, count: max(1, count))
   }
 
@@ -20,7 +34,7 @@ final class FloatBuffer: @unchecked Sendable {
     }
   }
 
-  deinit { p.deallocate() }
+  deinit { free(p) }
 }
 
 /// One transformer layer's weights in the layout the forward pass uses
