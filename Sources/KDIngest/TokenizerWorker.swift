@@ -123,9 +123,10 @@ final class TokenizerWorker: @unchecked Sendable {
   func start() {
     let t = Thread { [self] in
       do {
-        // This thread also copies the WAL into the database file as it grows
-        // (a passive checkpoint never blocks the writer), so the file pass's
-        // commits skip that work (its connection has wal_autocheckpoint=0).
+        // This thread also copies the WAL into the database file as it grows,
+        // every 4096 examples while the file pass runs (a passive checkpoint
+        // never blocks the writer), so the file pass's commits skip that work
+        // (its connection has wal_autocheckpoint=0; closing it checkpoints the rest).
         checkpointer = try Database(path: databasePath)
         try encodeLoop(try setup.tokenizer())
       } catch {
@@ -241,6 +242,7 @@ final class TokenizerWorker: @unchecked Sendable {
 
 
   private func encodeLoop(_ tokenizer: Tokenizer) throws {
+    var sinceCheckpoint = 0
     while true {
       cond.lock()
       while queueHead == queue.count && producing { cond.wait() }
@@ -259,7 +261,11 @@ final class TokenizerWorker: @unchecked Sendable {
       if shouldStop() { return }
       let encodings = tokenizer.encodeBatch(chunk.texts, addSpecialTokens: true, threads: more ? 1 : threads)
       publish(Encoded(file: chunk.file, ids: chunk.ids, tokens: encodings.map(\.ids)))
-      try checkpointer?.execute("PRAGMA wal_checkpoint(PASSIVE)")
+      sinceCheckpoint += chunk.ids.count
+      if sinceCheckpoint >= 4096 && more {
+        try checkpointer?.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        sinceCheckpoint = 0
+      }
     }
   }
 }
