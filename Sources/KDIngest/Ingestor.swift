@@ -27,6 +27,8 @@ public final class Ingestor {
   private var deletedExamples = false
   /// The tokenizer's row in `tokenizers`, once registered (by the first write of ids).
   private var registeredTokenizer: Int64?
+  /// Whether a file of this run deleted documents of other files (PubMed `DeleteCitation`).
+  private var examplesOfThisRunDeleted = false
 
   public init(options: IngestOptions) {
     self.options = options
@@ -68,7 +70,12 @@ public final class Ingestor {
       var done: Int64 = 0
       let previousMaxID = try store.db.scalarInt("SELECT MAX(id) FROM examples") ?? 0
       duplicates = DuplicateIndex(store: store, previousMaxID: previousMaxID)
-      deletedExamples = false
+      // Every duplicate is recomputed when this run deletes examples, and when the
+      // previous ingest run did not finish: it may have deleted some and died
+      // before its own recomputation.
+      let previousStatus = try store.db.scalarText(
+        "SELECT status FROM runs WHERE stage = 'ingest' AND id < ? ORDER BY id DESC LIMIT 1", [.int(runID)])
+      deletedExamples = previousStatus.map { $0 != "ok" && $0 != "partial" } ?? false
       defer { duplicates = nil }
       // Tokenization overlaps the file pass: a worker thread encodes each
       // example as soon as it is inserted; this connection writes the ids
@@ -76,11 +83,12 @@ public final class Ingestor {
       // checkpoints, so this connection's commits skip them.
       var tokenizer: TokenizerWorker?
       registeredTokenizer = nil
+      examplesOfThisRunDeleted = false
       if let setup = tokenization {
         tokenizer = TokenizerWorker(
           setup: setup, databasePath: options.database, threads: options.threads, shouldStop: options.shouldStop)
-        tokenizer?.start()
         try store.db.execute("PRAGMA wal_autocheckpoint=0")
+        tokenizer?.start()
         summary.tokenizer = setup.name
       }
       self.tokenizer = tokenizer
@@ -119,12 +127,17 @@ public final class Ingestor {
       tokenizer?.endOfInput()
       let d: (duplicates: Int, crossSplit: Int)
       do {
+        // The worker checkpoints no more: this connection's commits do again.
+        if tokenizer != nil { try store.db.execute("PRAGMA wal_autocheckpoint=1000") }
         try writeTokenizations(tokenizer, store: store, summary: &summary)
         d = deletedExamples ? try store.db.transaction { try store.refreshDuplicates() } : try store.duplicateCounts()
         summary.phaseSeconds["duplicates"] = Date().timeIntervalSince(started)
         try writeTokenizations(tokenizer, store: store, summary: &summary, untilDone: true)
         if !options.shouldStop() {
-          try tokenizeEarlierExamples(store: store, maxID: previousMaxID, summary: &summary)
+          // Examples of earlier runs lacking ids, and of this run too if the
+          // worker fell so far behind that some were not handed over.
+          let sweepTo = tokenizer?.overflowed == true ? Int64.max : previousMaxID
+          try tokenizeEarlierExamples(store: store, maxID: sweepTo, summary: &summary)
         }
       } catch {
         tokenizer?.cancel()
@@ -160,11 +173,16 @@ public final class Ingestor {
         let tokenizerID = try registeredTokenizer ?? store.tokenizerID(
           name: setup.name, contentHash: setup.contentHash, vocabSize: vocab, json: setup.json)
         for e in batch {
-          for (id, tokens) in zip(e.ids, e.tokens) {
+          for i in e.ids.indices {
+            let (id, tokens) = (e.ids[i], e.tokens[i])
+            if examplesOfThisRunDeleted,
+               try store.db.scalarText("SELECT text_hash FROM examples WHERE id = ?", [.int(id)]) != StableHash.hex(e.hashes[i]) {
+              continue  // deleted since; a newer example with this id gets its own ids
+            }
             try store.insertTokenization(example: id, tokenizer: tokenizerID, ids: tokens, vocabSize: vocab)
             if let maxLen, tokens.count > maxLen { summary.examplesOverMaxLength += 1 }
+            summary.examplesTokenized += 1
           }
-          summary.examplesTokenized += e.ids.count
         }
       }
       if registeredTokenizer == nil {
@@ -174,9 +192,10 @@ public final class Ingestor {
     }
   }
 
-  /// Tokenizes examples stored before this run (ids up to `maxID`) that lack
-  /// ids for this run's tokenizer: a run killed between a file's commit and
-  /// its ids, or a store ingested with `--tokenizer none`. Runs after the
+  /// Tokenizes examples (ids up to `maxID`) that lack ids for this run's
+  /// tokenizer: those of a run killed between a file's commit and its ids, of a
+  /// store ingested with `--tokenizer none`, and of this run when the worker fell
+  /// too far behind to take them (`TokenizerWorker.overflowed`). Runs after the
   /// ids of this run's own examples are written, 4096 examples at a time.
   func tokenizeEarlierExamples(store: Store, maxID: Int64, summary: inout IngestSummary) throws {
     guard maxID > 0, let setup = tokenization else { return }
@@ -338,7 +357,7 @@ public final class Ingestor {
                                     segment: segmentFor(file), maxExampleBytes: options.maxExampleBytes,
                                     windowRanges: windowRanges)
           if let tokenizer {
-            writer.onExample = { tokenizer.add(file: number, id: $0, text: $1) }
+            writer.onExample = { tokenizer.add(file: number, id: $0, text: $1, hash: $2) }
           }
           writer.duplicates = duplicates
           let format = try read(file, into: writer, summary: &summary)
@@ -368,6 +387,14 @@ public final class Ingestor {
       tokenizer?.committed(file: number)
       duplicates?.fileCommitted()
       guard let writer = writerOut else { return }
+      if writer.deletedDocuments > 0 {
+        // A PubMed update deleted other files' documents: duplicates are
+        // recomputed, and ids encoded for examples of this run are checked
+        // against the rows before they are written (a deleted row's id may
+        // have been reused by a newer example).
+        deletedExamples = true
+        examplesOfThisRunDeleted = true
+      }
       if old == nil { summary.filesNew += 1 } else { summary.filesChanged += 1 }
       summary.documentsAdded += writer.documents
       summary.documentsDeleted += writer.deletedDocuments

@@ -30,8 +30,8 @@ final class SourceWriter {
   var labeled = 0
   var rowErrors: [(Int?, String)] = []
   var deletedDocuments = 0
-  /// Called with each stored example's id and text (the tokenizer worker's input).
-  var onExample: ((Int64, String) -> Void)?
+  /// Called with each stored example's id, text and text hash (the tokenizer worker's input).
+  var onExample: ((Int64, String, UInt64) -> Void)?
   /// Finds each example's first earlier copy; nil leaves `duplicate_of` to `Store.refreshDuplicates`.
   var duplicates: DuplicateIndex?
   private var labelCache: [String: Int64] = [:]
@@ -135,7 +135,7 @@ final class SourceWriter {
         section: p.section, split: split, domain: file.domain, taskID: taskID, duplicateOf: first)
       if first == nil { duplicates?.added(task: taskID, hash: hash, id: exID) }
       examples += 1
-      onExample?(exID, p.text)
+      onExample?(exID, p.text, hash)
       var perTask: [String: Int] = [:]
       for (task, name) in p.labels {
         try store.addExampleLabel(example: exID, label: try labelID(task: task, name: name))

@@ -26,7 +26,8 @@ public final class IngestTokenization: @unchecked Sendable {
     json = [UInt8](data)
     contentHash = StableHash.hex(StableHash.fnv1a64(json))
     let t = Thread { [self] in
-      let r = Result { try Tokenizer.load(path: path) }
+      // Parsed from the bytes stored and hashed, not read again: the file may change meanwhile.
+      let r = Result { try Tokenizer.load(data: data, path: path) }
       cond.lock()
       loaded = r
       cond.broadcast()
@@ -80,11 +81,14 @@ final class TokenizerWorker: @unchecked Sendable {
   private struct Chunk {
     var file: Int
     var ids: [Int64]
+    var hashes: [UInt64]
     var texts: [String]
   }
   struct Encoded {
     var file: Int
     var ids: [Int64]
+    /// `StableHash.fnv1a64` of each example's text, to check the row before writing its ids.
+    var hashes: [UInt64]
     var tokens: [[Int32]]
   }
   private enum FileState { case pending, committed, aborted }
@@ -100,6 +104,10 @@ final class TokenizerWorker: @unchecked Sendable {
   private var encoded: [Encoded] = []
   private var encodedExamples = 0
   private static let maxEncodedExamples = 65_536
+  /// Texts waiting to be encoded, at most this many (the rest go to the final sweep).
+  private var queuedExamples = 0
+  private static let maxQueuedExamples = 65_536
+  private var _overflowed = false
   private var files: [Int: FileState] = [:]
   private var producing = true
   private var running = true
@@ -108,7 +116,7 @@ final class TokenizerWorker: @unchecked Sendable {
   private var failure: Error?
 
   /// Examples the file pass is building for the current file, not yet handed over.
-  private var buffer = Chunk(file: 0, ids: [], texts: [])
+  private var buffer = Chunk(file: 0, ids: [], hashes: [], texts: [])
   private static let chunkSize = 512
 
   /// - Parameters:
@@ -145,10 +153,11 @@ final class TokenizerWorker: @unchecked Sendable {
 
   // MARK: Called by the file pass (one thread)
 
-  /// A stored example of file number `file` (not yet committed).
-  func add(file: Int, id: Int64, text: String) {
-    if buffer.file != file { buffer = Chunk(file: file, ids: [], texts: []) }
+  /// A stored example of file number `file` (not yet committed), its text and the text's hash.
+  func add(file: Int, id: Int64, text: String, hash: UInt64) {
+    if buffer.file != file { buffer = Chunk(file: file, ids: [], hashes: [], texts: []) }
     buffer.ids.append(id)
+    buffer.hashes.append(hash)
     buffer.texts.append(text)
     if buffer.ids.count >= Self.chunkSize { flush() }
   }
@@ -156,11 +165,26 @@ final class TokenizerWorker: @unchecked Sendable {
   private func flush() {
     guard !buffer.ids.isEmpty else { return }
     cond.lock()
-    if files[buffer.file] == nil { files[buffer.file] = .pending }
-    queue.append(buffer)
-    cond.broadcast()
+    if queuedExamples >= Self.maxQueuedExamples {
+      // The worker is far behind: keep memory bounded and leave these
+      // examples to the sweep after the file pass (`overflowed`).
+      _overflowed = true
+    } else {
+      if files[buffer.file] == nil { files[buffer.file] = .pending }
+      queue.append(buffer)
+      queuedExamples += buffer.ids.count
+      cond.broadcast()
+    }
     cond.unlock()
-    buffer = Chunk(file: buffer.file, ids: [], texts: [])
+    buffer = Chunk(file: buffer.file, ids: [], hashes: [], texts: [])
+  }
+
+  /// Whether some examples were not handed over because the worker was too far
+  /// behind; they lack ids until the file pass's final sweep.
+  var overflowed: Bool {
+    cond.lock()
+    defer { cond.unlock() }
+    return _overflowed
   }
 
   /// File `file`'s transaction committed: its ids may be written.
@@ -171,7 +195,7 @@ final class TokenizerWorker: @unchecked Sendable {
 
   /// File `file`'s transaction rolled back: its examples no longer exist.
   func aborted(file: Int) {
-    if buffer.file == file { buffer = Chunk(file: file, ids: [], texts: []) }
+    if buffer.file == file { buffer = Chunk(file: file, ids: [], hashes: [], texts: []) }
     setState(file, .aborted)
   }
 
@@ -252,6 +276,7 @@ final class TokenizerWorker: @unchecked Sendable {
       }
       let chunk = queue[queueHead]
       queueHead += 1
+      queuedExamples -= chunk.ids.count
       if queueHead > 64 {
         queue.removeFirst(queueHead)
         queueHead = 0
@@ -260,7 +285,7 @@ final class TokenizerWorker: @unchecked Sendable {
       cond.unlock()
       if shouldStop() { return }
       let encodings = tokenizer.encodeBatch(chunk.texts, addSpecialTokens: true, threads: more ? 1 : threads)
-      publish(Encoded(file: chunk.file, ids: chunk.ids, tokens: encodings.map(\.ids)))
+      publish(Encoded(file: chunk.file, ids: chunk.ids, hashes: chunk.hashes, tokens: encodings.map(\.ids)))
       sinceCheckpoint += chunk.ids.count
       if sinceCheckpoint >= 4096 && more {
         try checkpointer?.execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -35,8 +35,9 @@ public final class Store {
       try db.execute("PRAGMA temp_store=MEMORY")
       try db.execute("PRAGMA cache_size=-65536")
       // Migrations run with foreign keys off (a table rebuild drops and
-      // renames tables; with them on, the drop would cascade) and check them
-      // before committing.
+      // renames tables; with them on, the drop would cascade), set explicitly
+      // since a SQLite build may default them on, and check them before committing.
+      try db.execute("PRAGMA foreign_keys=OFF")
       try store.migrate(readOnly: readOnly)
       try db.execute("PRAGMA foreign_keys=ON")
     } catch let e as DatabaseError {
@@ -69,6 +70,9 @@ public final class Store {
     try db.transaction {
       // Re-read inside the write lock: another process may have migrated meanwhile.
       version = try schemaVersion()
+      // Broken references already there (rows written by other tools with foreign
+      // keys off) are not the migration's doing and must not block it.
+      let brokenBefore = try db.prepare("PRAGMA foreign_key_check").step()
       for m in Schema.migrations where m.version > version {
         do {
           try db.execute(m.sql)
@@ -78,7 +82,7 @@ public final class Store {
         try db.execute("PRAGMA user_version = \(m.version)")
       }
       let s = try db.prepare("PRAGMA foreign_key_check")
-      if try s.step() {
+      if !brokenBefore, try s.step() {
         throw KDError(.schema, "migration to version \(current) left a broken reference in table \(s.text(0)) (row \(s.int64(1))); nothing was changed", file: path)
       }
     }

@@ -114,6 +114,12 @@ public final class Tokenizer: @unchecked Sendable {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw KDError(.io, "cannot read the tokenizer file", file: path)
     }
+    return try load(data: data, path: path)
+  }
+
+  /// Loads a `tokenizer.json` or `vocab.txt` from bytes already read from `path`
+  /// (named in errors; the content hash is the bytes').
+  public static func load(data: Data, path: String) throws -> Tokenizer {
     let hash = data.withUnsafeBytes { StableHash.hex(StableHash.fnv1a64($0)) }
     let firstByte = data.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 && $0 != 0xEF && $0 != 0xBB && $0 != 0xBF })
     if firstByte != UInt8(ascii: "{") {

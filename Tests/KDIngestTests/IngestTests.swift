@@ -331,6 +331,24 @@ func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
     #expect(s.examplesAdded == 1)
   }
 
+  @Test func runAfterAnUnfinishedRunRecomputesEveryDuplicate() throws {
+    // A run that replaced a file and died before recomputing duplicates leaves
+    // stale `duplicate_of` values; the next run, even with nothing to add, fixes them.
+    let dir = try TemporaryDirectory()
+    try dir.write("c/m/t/a.csv", "text,label\nsame text,x\nsame text,y\nother text,x\n")
+    let db = dir.file("d.sqlite")
+    _ = try ingest(dir.file("c"), db: db)
+    #expect(try count(db, "SELECT COUNT(*) FROM examples WHERE duplicate_of IS NOT NULL") == 1)
+    do {
+      let store = try Store.open(path: db)
+      try store.db.execute("UPDATE examples SET duplicate_of = 424242 WHERE text = 'other text'")
+      try store.db.execute("UPDATE runs SET status = 'interrupted' WHERE id = (SELECT MAX(id) FROM runs WHERE stage = 'ingest')")
+    }
+    let s = try ingest(dir.file("c"), db: db)
+    #expect(s.duplicates == 1)
+    #expect(try count(db, "SELECT COUNT(*) FROM examples WHERE duplicate_of = 424242") == 0)
+  }
+
   @Test func pubmedDeleteCitationRemovesEarlierDocuments() throws {
     let dir = try TemporaryDirectory()
     func citation(_ pmid: String, _ title: String) -> String {

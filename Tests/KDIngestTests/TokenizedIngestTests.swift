@@ -87,6 +87,41 @@ import Testing
     #expect(try run(dir).examplesTokenized == 0)
   }
 
+  @Test func pubmedUpdateDeletingEarlierRowsInTheSameRunKeepsIDsAndDuplicatesRight() throws {
+    // base.xml (bigger, ingested first) and update.xml in one run: the update's
+    // DeleteCitation removes base's last citations, whose ids the update's new
+    // rows may then reuse, and the first copy of a duplicated abstract.
+    let dir = try TemporaryDirectory()
+    func citation(_ pmid: Int, _ text: String) -> String {
+      "<MedlineCitation><PMID>\(pmid)</PMID><Article><ArticleTitle>Title \(pmid)</ArticleTitle><Abstract><AbstractText>\(text)</AbstractText></Abstract></Article></MedlineCitation>"
+    }
+    var base = (1...40).map { citation($0, "Result number \($0) of the trial.") }
+    base[4] = citation(5, "The same abstract twice.")
+    base[5] = citation(6, "The same abstract twice.")
+    try dir.write("c/medical/pm/base.xml", "<?xml version=\"1.0\"?><MedlineCitationSet>" + base.joined() + "</MedlineCitationSet>")
+    try dir.write("c/medical/pm/update.xml", "<?xml version=\"1.0\"?><MedlineCitationSet>"
+      + citation(41, "A newer abstract.") + citation(42, "Another newer abstract.")
+      + "<DeleteCitation><PMID>5</PMID><PMID>39</PMID><PMID>40</PMID></DeleteCitation></MedlineCitationSet>")
+    let s = try run(dir)
+    #expect(s.documentsDeleted == 3)
+    let store = try Store.open(path: dir.file("d.sqlite"))
+    let examples = try store.db.scalarInt("SELECT COUNT(*) FROM examples") ?? -1
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM tokenizations") == examples)
+    let tokenizer = try Tokenizer.load(path: tokenizerPath)
+    let st = try store.db.prepare("SELECT e.text, t.width, t.ids FROM examples e JOIN tokenizations t ON t.example_id = e.id")
+    var mismatches = 0
+    while try st.step() {
+      var ids: [Int32] = []
+      st.withBlob(2) { TokenBlob.decode($0, width: st.int(1), into: &ids) }
+      if ids != tokenizer.encode(st.text(0)).ids { mismatches += 1 }
+    }
+    #expect(mismatches == 0)
+    // PMID 6's abstract lost its first copy (PMID 5): it is no duplicate any more.
+    #expect(try store.db.scalarInt("SELECT COUNT(*) FROM examples WHERE duplicate_of IS NOT NULL") == 0)
+    #expect(try store.db.scalarInt(
+      "SELECT COUNT(*) FROM examples e WHERE e.duplicate_of IS NOT NULL AND NOT EXISTS (SELECT 1 FROM examples f WHERE f.id = e.duplicate_of)") == 0)
+  }
+
   @Test func windowsCoverTheWholeDocumentWithOverlap() throws {
     let dir = try TemporaryDirectory()
     let words = (0..<300).map { "word\($0)" }
