@@ -12,6 +12,7 @@ public final class Database {
   public let path: String
   public private(set) var sqliteConnection: OpaquePointer?
   private var statementCache: [String: Statement] = [:]
+  private var statementsByAddress: [Int: (sql: String, statement: Statement)] = [:]
 
   /// Process-wide SQLite settings, applied before the first connection opens.
   private static let configureOnce: Void = { _ = kd_sqlite_disable_memstatus() }()
@@ -44,6 +45,7 @@ public final class Database {
   }
 
   deinit {
+    statementsByAddress.removeAll()
     statementCache.removeAll()
     sqlite3_close_v2(sqliteConnection)
   }
@@ -67,12 +69,23 @@ public final class Database {
   ///   must `reset()` the statement, or it keeps a read snapshot open and the
   ///   connection stops seeing other processes' writes.
   public func cached(_ sql: String) throws -> Statement {
-    if let s = statementCache[sql] {
-      s.reset()
-      return s
+    // Hot loops pass string literals, whose UTF-8 storage sits at one address
+    // per call site: look that up first and confirm with `==` (immediate for
+    // the same storage), instead of hashing the whole SQL text per row.
+    let address = sql.utf8.withContiguousStorageIfAvailable { Int(bitPattern: $0.baseAddress) } ?? 0
+    if address != 0, let entry = statementsByAddress[address], entry.sql == sql {
+      entry.statement.reset()
+      return entry.statement
     }
-    let s = try Statement(database: self, sql: sql)
-    statementCache[sql] = s
+    let s: Statement
+    if let cachedStatement = statementCache[sql] {
+      cachedStatement.reset()
+      s = cachedStatement
+    } else {
+      s = try Statement(database: self, sql: sql)
+      statementCache[sql] = s
+    }
+    if address != 0 { statementsByAddress[address] = (sql, s) }
     return s
   }
 
