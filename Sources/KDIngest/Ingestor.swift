@@ -1,6 +1,7 @@
 import Foundation
 import KDCore
 import KDStore
+import KDTokenizers
 
 /// The ingest stage: walks a corpus folder and brings the store in line with
 /// it, one file per transaction.
@@ -166,29 +167,36 @@ public final class Ingestor {
                           untilDone: Bool = false) throws {
     guard let worker, let setup = tokenization else { return }
     let tokenizer = try setup.tokenizer()
-    let vocab = tokenizer.vocabularySize
-    let maxLen = tokenizer.maxLength
     while let batch = try worker.takeEncoded(wait: untilDone), !batch.isEmpty {
       try store.db.transaction {
-        let tokenizerID = try registeredTokenizer ?? store.tokenizerID(
-          name: setup.name, contentHash: setup.contentHash, vocabSize: vocab, json: setup.json)
         for e in batch {
-          for i in e.ids.indices {
-            let (id, tokens) = (e.ids[i], e.tokens[i])
-            if examplesOfThisRunDeleted,
-               try store.db.scalarText("SELECT text_hash FROM examples WHERE id = ?", [.int(id)]) != StableHash.hex(e.hashes[i]) {
-              continue  // deleted since; a newer example with this id gets its own ids
-            }
-            try store.insertTokenization(example: id, tokenizer: tokenizerID, ids: tokens, vocabSize: vocab)
-            if let maxLen, tokens.count > maxLen { summary.examplesOverMaxLength += 1 }
-            summary.examplesTokenized += 1
-          }
+          // After a file deleted other files' rows, check each row is still the example encoded.
+          try insertTokenIDs(e.ids, e.tokens, hashes: examplesOfThisRunDeleted ? e.hashes : nil, setup: setup,
+                             tokenizer: tokenizer, store: store, summary: &summary)
         }
       }
-      if registeredTokenizer == nil {
-        registeredTokenizer = try store.tokenizerID(contentHash: setup.contentHash)
-      }
+      if registeredTokenizer == nil { registeredTokenizer = try store.tokenizerID(contentHash: setup.contentHash) }
       if !untilDone { return }
+    }
+  }
+
+  /// Stores token ids inside the caller's transaction (registering the
+  /// tokenizer on first use) and counts them. With `hashes`, an example whose
+  /// row now holds another text (deleted since; a newer example reused the id)
+  /// is skipped: that example gets its own ids.
+  func insertTokenIDs(_ ids: [Int64], _ tokens: [[Int32]], hashes: [UInt64]?, setup: IngestTokenization,
+                      tokenizer: Tokenizer, store: Store, summary: inout IngestSummary) throws {
+    let vocab = tokenizer.vocabularySize
+    let tokenizerID = try registeredTokenizer ?? store.tokenizerID(
+      name: setup.name, contentHash: setup.contentHash, vocabSize: vocab, json: setup.json)
+    for i in ids.indices {
+      if let hashes, try store.db.scalarText("SELECT text_hash FROM examples WHERE id = ?", [.int(ids[i])])
+        != StableHash.hex(hashes[i]) {
+        continue
+      }
+      try store.insertTokenization(example: ids[i], tokenizer: tokenizerID, ids: tokens[i], vocabSize: vocab)
+      if let maxLen = tokenizer.maxLength, tokens[i].count > maxLen { summary.examplesOverMaxLength += 1 }
+      summary.examplesTokenized += 1
     }
   }
 
@@ -221,14 +229,10 @@ public final class Ingestor {
       after = last
       let encodings = tokenizer.encodeBatch(texts, addSpecialTokens: true, threads: options.threads)
       try store.db.transaction {
-        let id = try store.tokenizerID(name: setup.name, contentHash: setup.contentHash,
-                                       vocabSize: tokenizer.vocabularySize, json: setup.json)
-        for (exampleID, e) in zip(ids, encodings) {
-          try store.insertTokenization(example: exampleID, tokenizer: id, ids: e.ids, vocabSize: tokenizer.vocabularySize)
-          if let maxLen = tokenizer.maxLength, e.ids.count > maxLen { summary.examplesOverMaxLength += 1 }
-        }
+        try insertTokenIDs(ids, encodings.map(\.ids), hashes: nil, setup: setup, tokenizer: tokenizer, store: store,
+                           summary: &summary)
       }
-      summary.examplesTokenized += ids.count
+      if registeredTokenizer == nil { registeredTokenizer = try store.tokenizerID(contentHash: setup.contentHash) }
     }
   }
 

@@ -37,14 +37,6 @@ public final class IngestTokenization: @unchecked Sendable {
     t.start()
   }
 
-  /// An already loaded tokenizer.
-  public init(tokenizer: Tokenizer, name: String, json: [UInt8]) {
-    self.name = name
-    self.json = json
-    contentHash = tokenizer.contentHash
-    loaded = .success(tokenizer)
-  }
-
   /// The tokenizer, once parsed.
   /// - Throws: the tokenizer file's error.
   public func tokenizer() throws -> Tokenizer {
@@ -93,7 +85,7 @@ final class TokenizerWorker: @unchecked Sendable {
   }
   private enum FileState { case pending, committed, aborted }
 
-  let setup: IngestTokenization
+  private let setup: IngestTokenization
   private let databasePath: String
   private let threads: Int
   private let shouldStop: () -> Bool
@@ -130,6 +122,7 @@ final class TokenizerWorker: @unchecked Sendable {
 
   func start() {
     let t = Thread { [self] in
+      var thrown: Error?
       do {
         // This thread also copies the WAL into the database file as it grows,
         // every 4096 examples while the file pass runs (a passive checkpoint
@@ -138,11 +131,10 @@ final class TokenizerWorker: @unchecked Sendable {
         checkpointer = try Database(path: databasePath)
         try encodeLoop(try setup.tokenizer())
       } catch {
-        cond.lock()
-        failure = error
-        cond.unlock()
+        thrown = error
       }
       cond.lock()
+      failure = thrown
       running = false
       cond.broadcast()
       cond.unlock()

@@ -7,9 +7,12 @@ final class FloatBuffer: @unchecked Sendable {
   let p: UnsafeMutablePointer<Float>
   let count: Int
 
+  /// Whether `p` came from posix_memalign (freed with `free`) rather than `allocate`.
+  private let fromMemalign: Bool
+
   init(count: Int) {
     self.count = count
-    let bytes = max(1, count) * MemoryLayout<Float>.stride
+    let n = max(1, count), bytes = n * MemoryLayout<Float>.stride
     var raw: UnsafeMutableRawPointer?
     #if os(Linux)
     // Buffers of 2 MB and more are aligned to 2 MB and offered to the kernel for
@@ -21,10 +24,9 @@ final class FloatBuffer: @unchecked Sendable {
       raw = nil
     }
     #endif
-    if raw == nil, posix_memalign(&raw, 64, bytes) != 0 { raw = nil }
-    guard let r = raw else { fatalError("out of memory allocating \(bytes) bytes") }
-    p = r.bindMemory(to: Float.self, capacity: max(1, count))
-    p.initialize(repeating: 0, count: max(1, count))
+    fromMemalign = raw != nil
+    p = raw?.bindMemory(to: Float.self, capacity: n) ?? .allocate(capacity: n)
+    p.initialize(repeating: 0, count: n)
   }
 
   convenience init(_ values: [Float]) {
@@ -34,7 +36,9 @@ final class FloatBuffer: @unchecked Sendable {
     }
   }
 
-  deinit { free(p) }
+  deinit {
+    if fromMemalign { free(p) } else { p.deallocate() }
+  }
 }
 
 /// One transformer layer's weights in the layout the forward pass uses

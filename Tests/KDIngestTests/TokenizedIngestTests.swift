@@ -22,6 +22,18 @@ import Testing
     return try ingestor.run()
   }
 
+  /// How many stored tokenizations differ from the encoding of their example's own text.
+  func storedIDsNotMatchingTheirText(_ store: Store, _ tokenizer: Tokenizer) throws -> Int {
+    let st = try store.db.prepare("SELECT e.text, t.width, t.ids FROM examples e JOIN tokenizations t ON t.example_id = e.id")
+    var mismatches = 0
+    while try st.step() {
+      var ids: [Int32] = []
+      st.withBlob(2) { TokenBlob.decode($0, width: st.int(1), into: &ids) }
+      if ids != tokenizer.encode(st.text(0)).ids { mismatches += 1 }
+    }
+    return mismatches
+  }
+
   @Test func tokenIdsAreStoredAndMatchTheTokenizer() throws {
     let dir = try TemporaryDirectory()
     try dir.write("c/m/t/a.csv", "text,label\nThe patient reported chest pain.,x\nNo acute distress.,y\n")
@@ -76,14 +88,7 @@ import Testing
     let tokenizer = try Tokenizer.load(path: tokenizerPath)
     let store = try Store.open(path: dir.file("d.sqlite"))
     #expect(try store.db.scalarInt("SELECT COUNT(*) FROM tokenizations") == 1250)
-    let st = try store.db.prepare("SELECT e.text, t.width, t.ids FROM examples e JOIN tokenizations t ON t.example_id = e.id")
-    var mismatches = 0
-    while try st.step() {
-      var ids: [Int32] = []
-      st.withBlob(2) { TokenBlob.decode($0, width: st.int(1), into: &ids) }
-      if ids != tokenizer.encode(st.text(0)).ids { mismatches += 1 }
-    }
-    #expect(mismatches == 0)
+    #expect(try storedIDsNotMatchingTheirText(store, tokenizer) == 0)
     #expect(try run(dir).examplesTokenized == 0)
   }
 
@@ -108,14 +113,7 @@ import Testing
     let examples = try store.db.scalarInt("SELECT COUNT(*) FROM examples") ?? -1
     #expect(try store.db.scalarInt("SELECT COUNT(*) FROM tokenizations") == examples)
     let tokenizer = try Tokenizer.load(path: tokenizerPath)
-    let st = try store.db.prepare("SELECT e.text, t.width, t.ids FROM examples e JOIN tokenizations t ON t.example_id = e.id")
-    var mismatches = 0
-    while try st.step() {
-      var ids: [Int32] = []
-      st.withBlob(2) { TokenBlob.decode($0, width: st.int(1), into: &ids) }
-      if ids != tokenizer.encode(st.text(0)).ids { mismatches += 1 }
-    }
-    #expect(mismatches == 0)
+    #expect(try storedIDsNotMatchingTheirText(store, tokenizer) == 0)
     // PMID 6's abstract lost its first copy (PMID 5): it is no duplicate any more.
     #expect(try store.db.scalarInt("SELECT COUNT(*) FROM examples WHERE duplicate_of IS NOT NULL") == 0)
     #expect(try store.db.scalarInt(
