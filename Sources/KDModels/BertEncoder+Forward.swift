@@ -9,6 +9,15 @@ final class Workspace: @unchecked Sendable {
   private(set) var ctx = FloatBuffer(count: 0)
   private(set) var inter = FloatBuffer(count: 0)
   private(set) var scores = FloatBuffer(count: 0)
+  /// Per worker: the bf16 parts of the rows an AMX product reads.
+  private(set) var amx: [FloatBuffer] = []
+
+  func ensureAMX(workers: Int, bytes: Int) {
+    let floats = (bytes + 3) / 4
+    if amx.count < workers || amx.contains(where: { $0.count < floats }) {
+      amx = (0..<workers).map { _ in FloatBuffer(count: floats) }
+    }
+  }
 
   func ensure(tokens: Int, hidden: Int, intermediate: Int, workers: Int, scratchPerWorker: Int) {
     func grow(_ b: inout FloatBuffer, _ n: Int) { if b.count < n { b = FloatBuffer(count: n) } }
@@ -43,11 +52,13 @@ func columnShare(_ k: Int, of workers: Int, columns n: Int) -> Range<Int> {
   return c0..<c1
 }
 
-/// `out[:, cols] (+)= bias[cols] + input · W[cols, :]ᵀ` for the columns in `cols`, all `rows` rows.
+/// `out[:, cols] (+)= bias[cols] + input · W[cols, :]ᵀ` for the columns in `cols`, all `rows` rows;
+/// on AMX tiles when `packed` is given (with `scratch` for the input's bf16 parts).
 @inline(__always)
 func linearColumns(_ cols: Range<Int>, rows: Int, input: UnsafePointer<Float>, inDim: Int,
                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                   output: UnsafeMutablePointer<Float>, ldOut: Int, accumulate: Bool) {
+                   output: UnsafeMutablePointer<Float>, ldOut: Int, accumulate: Bool,
+                   packed: PackedWeight? = nil, scratch: UnsafeMutableRawPointer? = nil) {
   guard !cols.isEmpty else { return }
   let c0 = cols.lowerBound, n = cols.count
   for r in 0..<rows {
@@ -58,8 +69,13 @@ func linearColumns(_ cols: Range<Int>, rows: Int, input: UnsafePointer<Float>, i
       o.update(from: bias + c0, count: n)
     }
   }
-  BLAS.sgemm(transB: true, m: rows, n: n, k: inDim, a: input, lda: inDim, b: weight + c0 * inDim, ldb: inDim,
-             beta: 1, c: output + c0, ldc: ldOut)
+  if let packed, let scratch {
+    AMXKernels.multiply(m: rows, cols: cols, k: inDim, a: input, lda: inDim, packed: packed.p, c: output, ldc: ldOut,
+                        accumulate: true, scratch: scratch)
+  } else {
+    BLAS.sgemm(transB: true, m: rows, n: n, k: inDim, a: input, lda: inDim, b: weight + c0 * inDim, ldb: inDim,
+               beta: 1, c: output + c0, ldc: ldOut)
+  }
 }
 
 extension BertEncoder {
@@ -68,7 +84,7 @@ extension BertEncoder {
   /// the weights (packing a whole weight matrix per worker dominates small batches).
   static let defaultMinRowsPerWorker = 128
 
-  func runForward(_ batch: [[Int32]], workspace: inout Workspace) throws -> EncoderOutput {
+  func runForward(_ batch: [[Int32]], workspace: inout Workspace, packed: [PackedLayer]? = nil) throws -> EncoderOutput {
     let c = config
     let B = batch.count, H = c.hiddenSize, I = c.intermediateSize
     let nh = c.numAttentionHeads, dh = H / nh
@@ -97,14 +113,30 @@ extension BertEncoder {
     let w = weights
     let splitRows = T >= workers * minRowsPerWorker
     let rowWorkers = splitRows ? workers : 1
+    if packed != nil {
+      workspace.ensureAMX(workers: workers, bytes: AMXKernels.scratchBytes(m: splitRows ? (T + workers - 1) / workers : T, k: max(H, I)))
+    }
+    let amxScratch = packed == nil ? [] : workspace.amx.map(\.raw)
+    /// `out[rows r0..<r0+n] (+)= input[rows] · Wᵀ` (every column), by worker `k`: AMX tiles when packed, else OpenBLAS.
+    func dense(_ k: Int, _ n: Int, input: UnsafePointer<Float>, inDim: Int, weight: UnsafePointer<Float>,
+               packed pw: PackedWeight?, output: UnsafeMutablePointer<Float>, outDim: Int, accumulate: Bool) {
+      if let pw {
+        AMXKernels.multiply(m: n, cols: 0..<outDim, k: inDim, a: input, lda: inDim, packed: pw.p, c: output, ldc: outDim,
+                            accumulate: accumulate, scratch: amxScratch[k])
+      } else {
+        BLAS.sgemm(transB: true, m: n, n: outDim, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim,
+                   beta: accumulate ? 1 : 0, c: output, ldc: outDim)
+      }
+    }
     let eps = c.layerNormEps
     let wordPtr = file.rawPointer(w.word), wordType = w.word.dtype, wordBytes = w.word.dtype.byteCount
 
-    /// x[rows] · W[3H×H]ᵀ + b → qkv[rows].
-    func qkvProjection(_ r0: Int, _ n: Int, _ L: LayerWeights) {
+    /// x[rows] · W[3H×H]ᵀ + b → qkv[rows], by worker `k`.
+    func qkvProjection(_ k: Int, _ r0: Int, _ n: Int, _ l: Int) {
+      let L = w.layers[l]
       for r in r0..<(r0 + n) { (qkv + r * 3 * H).update(from: L.bqkv.p, count: 3 * H) }
-      BLAS.sgemm(transB: true, m: n, n: 3 * H, k: H, a: x + r0 * H, lda: H, b: L.wqkv.p, ldb: H,
-                 beta: 1, c: qkv + r0 * 3 * H, ldc: 3 * H)
+      dense(k, n, input: x + r0 * H, inDim: H, weight: L.wqkv.p, packed: packed?[l].wqkv, output: qkv + r0 * 3 * H,
+            outDim: 3 * H, accumulate: true)
     }
 
     ids.withUnsafeBufferPointer { idp in
@@ -123,7 +155,7 @@ extension BertEncoder {
             }
           }
           Kernels.layerNormInPlace(x + r0 * H, rows: r1 - r0, cols: H, gamma: w.embLNg.p, beta: w.embLNb.p, eps: eps)
-          if splitRows { qkvProjection(r0, r1 - r0, w.layers[0]) }
+          if splitRows { qkvProjection(k, r0, r1 - r0, 0) }
         }
       }
     }
@@ -131,7 +163,8 @@ extension BertEncoder {
       let L0 = w.layers[0]
       parallelFor(workers) { k in
         linearColumns(columnShare(k, of: workers, columns: 3 * H), rows: T, input: x, inDim: H, weight: L0.wqkv.p,
-                      bias: L0.bqkv.p, output: qkv, ldOut: 3 * H, accumulate: false)
+                      bias: L0.bqkv.p, output: qkv, ldOut: 3 * H, accumulate: false,
+                      packed: packed?[0].wqkv, scratch: amxScratch.isEmpty ? nil : amxScratch[k])
       }
     }
 
@@ -161,29 +194,32 @@ extension BertEncoder {
         }
       }
       let next: LayerWeights? = l + 1 < w.layers.count ? w.layers[l + 1] : nil
+      let P = packed?[l], nextP = l + 1 < (packed?.count ?? 0) ? packed?[l + 1] : nil
+      func sc(_ k: Int) -> UnsafeMutableRawPointer? { amxScratch.isEmpty ? nil : amxScratch[k] }
       if !splitRows {
         // Few tokens: split each product by output columns; LayerNorm between products.
         parallelFor(workers) { k in
           linearColumns(columnShare(k, of: workers, columns: H), rows: T, input: ctx, inDim: H, weight: L.wo.p,
-                        bias: L.bo.p, output: x, ldOut: H, accumulate: true)
+                        bias: L.bo.p, output: x, ldOut: H, accumulate: true, packed: P?.wo, scratch: sc(k))
         }
         Kernels.layerNormInPlace(x, rows: T, cols: H, gamma: L.ln1g.p, beta: L.ln1b.p, eps: eps)
         parallelFor(workers) { k in
           let cols = columnShare(k, of: workers, columns: I)
-          linearColumns(cols, rows: T, input: x, inDim: H, weight: L.wi.p, bias: L.bi.p, output: inter, ldOut: I, accumulate: false)
+          linearColumns(cols, rows: T, input: x, inDim: H, weight: L.wi.p, bias: L.bi.p, output: inter, ldOut: I, accumulate: false,
+                        packed: P?.wi, scratch: sc(k))
           if !cols.isEmpty {
             for r in 0..<T { Kernels.geluInPlace(inter + r * I + cols.lowerBound, count: cols.count) }
           }
         }
         parallelFor(workers) { k in
           linearColumns(columnShare(k, of: workers, columns: H), rows: T, input: inter, inDim: I, weight: L.wout.p,
-                        bias: L.bout.p, output: x, ldOut: H, accumulate: true)
+                        bias: L.bout.p, output: x, ldOut: H, accumulate: true, packed: P?.wout, scratch: sc(k))
         }
         Kernels.layerNormInPlace(x, rows: T, cols: H, gamma: L.ln2g.p, beta: L.ln2b.p, eps: eps)
         if let next {
           parallelFor(workers) { k in
             linearColumns(columnShare(k, of: workers, columns: 3 * H), rows: T, input: x, inDim: H, weight: next.wqkv.p,
-                          bias: next.bqkv.p, output: qkv, ldOut: 3 * H, accumulate: false)
+                          bias: next.bqkv.p, output: qkv, ldOut: 3 * H, accumulate: false, packed: nextP?.wqkv, scratch: sc(k))
           }
         }
         continue
@@ -195,30 +231,30 @@ extension BertEncoder {
         let xr = x + r0 * H
         // residual += input · Wᵀ, then LayerNorm(residual + bias): with AVX-512 the
         // bias add rides on the LayerNorm's first pass instead of a pass of its own.
-        func residualLinearLayerNorm(input: UnsafePointer<Float>, inDim: Int, weight: UnsafePointer<Float>,
+        func residualLinearLayerNorm(input: UnsafePointer<Float>, inDim: Int, weight: UnsafePointer<Float>, packed pw: PackedWeight?,
                                      bias: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
           if FusedKernels.available {
-            BLAS.sgemm(transB: true, m: n, n: H, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim, beta: 1, c: xr, ldc: H)
+            dense(k, n, input: input, inDim: inDim, weight: weight, packed: pw, output: xr, outDim: H, accumulate: true)
             FusedKernels.biasLayerNorm(xr, rows: n, cols: H, bias: bias, gamma: gamma, beta: beta, eps: eps)
           } else {
             for r in 0..<n {
               let row = xr + r * H
               for j in 0..<H { row[j] += bias[j] }
             }
-            BLAS.sgemm(transB: true, m: n, n: H, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim, beta: 1, c: xr, ldc: H)
+            dense(k, n, input: input, inDim: inDim, weight: weight, packed: pw, output: xr, outDim: H, accumulate: true)
             Kernels.layerNormInPlace(xr, rows: n, cols: H, gamma: gamma, beta: beta, eps: eps)
           }
         }
-        residualLinearLayerNorm(input: ctx + r0 * H, inDim: H, weight: L.wo.p, bias: L.bo.p, gamma: L.ln1g.p, beta: L.ln1b.p)
+        residualLinearLayerNorm(input: ctx + r0 * H, inDim: H, weight: L.wo.p, packed: P?.wo, bias: L.bo.p, gamma: L.ln1g.p, beta: L.ln1b.p)
         let ir = inter + r0 * I
-        BLAS.sgemm(transB: true, m: n, n: I, k: H, a: xr, lda: H, b: L.wi.p, ldb: H, c: ir, ldc: I)
+        dense(k, n, input: xr, inDim: H, weight: L.wi.p, packed: P?.wi, output: ir, outDim: I, accumulate: false)
         if FusedKernels.available {
           FusedKernels.biasGelu(ir, rows: n, cols: I, bias: L.bi.p)
         } else {
           Kernels.biasGeluInPlace(ir, rows: n, cols: I, bias: L.bi.p)
         }
-        residualLinearLayerNorm(input: ir, inDim: I, weight: L.wout.p, bias: L.bout.p, gamma: L.ln2g.p, beta: L.ln2b.p)
-        if let next { qkvProjection(r0, n, next) }
+        residualLinearLayerNorm(input: ir, inDim: I, weight: L.wout.p, packed: P?.wout, bias: L.bout.p, gamma: L.ln2g.p, beta: L.ln2b.p)
+        if next != nil { qkvProjection(k, r0, n, l + 1) }
       }
     }
 

@@ -76,6 +76,15 @@ public final class BertEncoder: @unchecked Sendable {
   /// Worker count used by `forward`.
   public var threads: Int { didSet { threads = max(1, threads) } }
 
+  /// How dense layers multiply: `MatmulPrecision.automatic` (AMX bf16x3 when
+  /// this CPU has AMX, else OpenBLAS fp32) unless set. An AMX mode on a machine
+  /// without AMX runs fp32.
+  public var matmul: MatmulPrecision = .automatic
+  /// The matmul mode `forward` actually runs.
+  public var effectiveMatmul: MatmulPrecision { matmul.isAvailable ? matmul : .fp32 }
+  /// Dense weights packed for AMX, built by the first AMX forward pass.
+  private var packedLayers: [PackedLayer]?
+
   /// Tokens per worker from which dense layers split rows rather than columns (tests force either path).
   var minRowsPerWorker = BertEncoder.defaultMinRowsPerWorker
   let weights: EncoderWeights
@@ -160,7 +169,14 @@ public final class BertEncoder: @unchecked Sendable {
         throw KDError(.input, "sequence \(i) has token id \(id) outside the vocabulary (0..<\(config.vocabSize))", field: "batch[\(i)]")
       }
     }
-    let out = try runForward(batch, workspace: &workspace)
+    var packed: [PackedLayer]?
+    if effectiveMatmul == .amxBF16x3 {
+      if packedLayers == nil {
+        packedLayers = weights.layers.map { PackedLayer($0, hidden: config.hiddenSize, intermediate: config.intermediateSize) }
+      }
+      packed = packedLayers
+    }
+    let out = try runForward(batch, workspace: &workspace, packed: packed)
     guard isFinite(out.pooled) else {
       throw KDError(.numeric, "encoder produced NaN or infinite embeddings (corrupt weights or overflow in \(storedDType.rawValue))", file: directory)
     }

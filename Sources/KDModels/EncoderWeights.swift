@@ -14,20 +14,25 @@ final class FloatBuffer: @unchecked Sendable {
     self.count = count
     let n = max(1, count), bytes = n * MemoryLayout<Float>.stride
     var raw: UnsafeMutableRawPointer?
-    #if os(Linux)
-    // Buffers of 2 MB and more are aligned to 2 MB and offered to the kernel for
-    // transparent huge pages: attention reads Q/K/V rows 4.6 KB apart, one 4 KB
-    // page each, and the dense layers stream tens of MB per layer.
-    if bytes >= 2 << 20, posix_memalign(&raw, 2 << 20, bytes) == 0, let r = raw {
-      _ = madvise(r, bytes, MADV_HUGEPAGE)
+    // 64-byte aligned (a cache line; AMX tile rows), and buffers of 2 MB and more
+    // aligned to 2 MB and offered to the kernel for transparent huge pages:
+    // attention reads Q/K/V rows 4.6 KB apart, one 4 KB page each, and the
+    // dense layers stream tens of MB per layer.
+    let alignment = bytes >= 2 << 20 ? 2 << 20 : 64
+    if posix_memalign(&raw, alignment, bytes) == 0, let r = raw {
+      #if os(Linux)
+      if alignment == 2 << 20 { _ = madvise(r, bytes, MADV_HUGEPAGE) }
+      #endif
     } else {
       raw = nil
     }
-    #endif
     fromMemalign = raw != nil
     p = raw?.bindMemory(to: Float.self, capacity: n) ?? .allocate(capacity: n)
     p.initialize(repeating: 0, count: n)
   }
+
+  /// The buffer as raw bytes (for packed weights and scratch of other element types).
+  var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(p) }
 
   convenience init(_ values: [Float]) {
     self.init(count: values.count)
@@ -38,6 +43,30 @@ final class FloatBuffer: @unchecked Sendable {
 
   deinit {
     if fromMemalign { free(p) } else { p.deallocate() }
+  }
+}
+
+/// A dense weight packed for `AMXKernels.multiply` (bf16 hi/lo parts in AMX tile order).
+final class PackedWeight: @unchecked Sendable {
+  let storage: FloatBuffer
+  let n: Int, k: Int
+  init(_ w: FloatBuffer, n: Int, k: Int) {
+    self.n = n
+    self.k = k
+    storage = FloatBuffer(count: (AMXKernels.packedBytes(n: n, k: k) + 3) / 4)
+    AMXKernels.pack(w.p, n: n, k: k, into: storage.raw)
+  }
+  var p: UnsafeRawPointer { UnsafeRawPointer(storage.raw) }
+}
+
+/// One layer's dense weights packed for AMX, built on first use.
+struct PackedLayer {
+  let wqkv: PackedWeight, wo: PackedWeight, wi: PackedWeight, wout: PackedWeight
+  init(_ L: LayerWeights, hidden H: Int, intermediate I: Int) {
+    wqkv = PackedWeight(L.wqkv, n: 3 * H, k: H)
+    wo = PackedWeight(L.wo, n: H, k: H)
+    wi = PackedWeight(L.wi, n: I, k: H)
+    wout = PackedWeight(L.wout, n: H, k: I)
   }
 }
 

@@ -39,6 +39,29 @@ void kd_bias_gelu_avx512(float *p, size_t rows, size_t cols, const float *bias);
 void kd_bias_layernorm_avx512(float *p, size_t rows, size_t cols, const float *bias,
                               const float *gamma, const float *beta, float eps);
 
+/// 1 when this CPU has AMX-BF16 tiles (and AVX-512 BF16) and Linux granted
+/// this process their state (arch_prctl ARCH_REQ_XCOMP_PERM), else 0. Call once
+/// before any other kd_amx_* function.
+int kd_amx_available(void);
+
+/// Bytes kd_amx_pack_weights writes for a weight of n rows (output columns) by k.
+size_t kd_amx_packed_bytes(size_t n, size_t k);
+
+/// Packs W (n x k row-major, row stride ldw: a PyTorch Linear.weight) for
+/// kd_amx_gemm: each value split into two bf16 parts, hi and lo, in AMX tile order.
+/// `packed` must hold kd_amx_packed_bytes(n, k) bytes, 64-byte aligned.
+void kd_amx_pack_weights(const float *w, size_t n, size_t k, size_t ldw, void *packed);
+
+/// Bytes of scratch kd_amx_gemm needs for m rows of depth k (64-byte aligned).
+size_t kd_amx_scratch_bytes(size_t m, size_t k);
+
+/// C[:, n0..<n1] = (accumulate ? C : 0) + A · W[n0..<n1, :]^T on AMX tiles,
+/// A being m x k (row stride lda), W packed by kd_amx_pack_weights, C row stride
+/// ldc. n0 must be a multiple of 16. Three bf16 products per fp32 product
+/// (relative error about 1e-5, see amx.c). Only call when kd_amx_available() is 1.
+void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda,
+                 const void *packed, float *c, size_t ldc, int accumulate, void *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 // kd-bench-teacher: sequences/s of the Swift BERT encoder (KDModels) on fixed token ids.
 //
 // Usage: kd-bench-teacher --model DIR [--threads 2] [--batch 32] [--seq 128] [--iterations 20] [--warmup 3]
+//                          [--matmul auto|fp32|amx-bf16x3]
 // Prints one JSON line: shape, median/min seconds per batch, sequences/s, GFLOP/s.
 // Token ids follow the same formula as tools/bench/teacher/bench_reference.py.
 import Foundation
@@ -39,6 +40,13 @@ struct BenchTeacher {
       let warmup = Int(argument("--warmup", "3") ?? "3") ?? 3
       let l0 = DispatchTime.now().uptimeNanoseconds
       let enc = try BertEncoder.load(directory: model, threads: threads)
+      let matmulName = argument("--matmul", "auto") ?? "auto"
+      if matmulName != "auto" {
+        guard let m = MatmulPrecision(rawValue: matmulName), m.isAvailable else {
+          throw KDError(.usage, "--matmul \(matmulName): expected auto, fp32 or amx-bf16x3 (AMX needs a CPU with AMX-BF16)")
+        }
+        enc.matmul = m
+      }
       let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - l0) / 1e9
       let ids = benchmarkIds(batch: batch, seq: seq, vocab: enc.config.vocabSize)
       for _ in 0..<warmup { _ = try enc.forward(ids) }
@@ -53,7 +61,7 @@ struct BenchTeacher {
       let c = enc.config
       let H = Double(c.hiddenSize), I = Double(c.intermediateSize), T = Double(batch * seq)
       let flops = Double(c.numHiddenLayers) * (T * 2 * H * (4 * H + 2 * I) + Double(batch) * 4 * Double(seq * seq) * H)
-      print("{\"impl\":\"kd-swift\",\"blas_core\":\"\(BLAS.coreName)\",\"batch\":\(batch),\"seq\":\(seq),\"threads\":\(threads),\"median_s\":\(median),\"min_s\":\(times[0]),\"seq_per_s\":\(Double(batch) / median),\"gflops\":\(flops / median / 1e9),\"load_s\":\(loadSeconds)}")
+      print("{\"impl\":\"kd-swift\",\"matmul\":\"\(enc.effectiveMatmul.rawValue)\",\"blas_core\":\"\(BLAS.coreName)\",\"batch\":\(batch),\"seq\":\(seq),\"threads\":\(threads),\"median_s\":\(median),\"min_s\":\(times[0]),\"seq_per_s\":\(Double(batch) / median),\"gflops\":\(flops / median / 1e9),\"load_s\":\(loadSeconds)}")
     } catch {
       FileHandle.standardError.write(Data("kd-bench-teacher: \(error)\n".utf8))
       exit(1)
