@@ -100,7 +100,7 @@ let package = Package(
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDIngestTests", dependencies: ["KDIngest", "KDTestSupport"],
                 resources: [.copy("Resources")], swiftSettings: common),
-    .testTarget(name: "KDModelsTests", dependencies: ["KDModels", "KDTensor", "KDTestSupport"],
+    .testTarget(name: "KDModelsTests", dependencies: ["KDModels", "KDTensor", "KDTokenizers", "KDTestSupport"],
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),

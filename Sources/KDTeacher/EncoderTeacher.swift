@@ -2,6 +2,7 @@ import Foundation
 import KDCore
 import KDModels
 import KDStore
+import KDTensor
 import KDTokenizers
 
 /// A native teacher: a BERT-family checkpoint run on CPU (`BertEncoder`),
@@ -36,8 +37,14 @@ public final class EncoderTeacher: TeacherBackend {
   /// - Parameters:
   ///   - threads: worker threads of the encoder.
   ///   - maxTokens: overrides the length limit (capped at the model's positions).
-  /// - Throws: `KDError(.io)` when the directory or its tokenizer is missing; the encoder's errors otherwise.
-  public static func load(directory: String, threads: Int, maxTokens: Int? = nil) throws -> EncoderTeacher {
+  ///   - matmul: how dense layers multiply (default: AMX bf16x3 where available, else fp32).
+  /// - Throws: `KDError(.io)` when the directory or its tokenizer is missing; `KDError(.usage)` for an AMX
+  ///   mode on a CPU without AMX; the encoder's errors otherwise.
+  public static func load(directory: String, threads: Int, maxTokens: Int? = nil,
+                          matmul: MatmulPrecision = .automatic) throws -> EncoderTeacher {
+    guard matmul.isAvailable else {
+      throw KDError(.usage, "\(matmul.rawValue) needs a CPU with AMX-BF16 (Sapphire Rapids or later) and Linux 5.16+; use --matmul fp32", field: "--matmul")
+    }
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
       throw KDError(
@@ -45,6 +52,7 @@ public final class EncoderTeacher: TeacherBackend {
         file: directory)
     }
     let encoder = try BertEncoder.load(directory: directory, threads: threads)
+    encoder.matmul = matmul
     let tokPath = encoder.tokenizerPath
       ?? (FileManager.default.fileExists(atPath: directory + "/vocab.txt") ? directory + "/vocab.txt" : nil)
     guard let tokPath, let bytes = FileManager.default.contents(atPath: tokPath) else {
@@ -91,7 +99,7 @@ public final class EncoderTeacher: TeacherBackend {
       "heads": c.numAttentionHeads, "intermediate_size": c.intermediateSize, "vocab_size": c.vocabSize,
       "max_positions": encoder.maxPositions, "max_tokens": maxTokens ?? encoder.maxPositions,
       "pooling": encoder.pooling.rawValue, "normalize_embeddings": encoder.normalizeEmbeddings,
-      "dtype": encoder.storedDType.rawValue, "long_examples": "windows of max_tokens, 25% overlap, logits averaged",
+      "dtype": encoder.storedDType.rawValue, "matmul": encoder.effectiveMatmul.rawValue, "long_examples": "windows of max_tokens, 25% overlap, logits averaged",
     ] as [String: Any])
   }
 

@@ -24,6 +24,7 @@ struct TeacherCacheCommand: ParsableCommand {
         kd-teacher-cache
         kd-teacher-cache --db data.sqlite --teacher models/all-MiniLM-L6-v2 --task banking77
         kd-teacher-cache --teacher models/legal-bert --name legal-bert --storage f16 --embeddings
+        kd-teacher-cache --matmul fp32        # OpenBLAS fp32 even where the CPU has AMX
         kd-teacher-cache --teacher-cmd "python3 tools/teacher-cmd/hf_teacher.py models/big" --json
         kd-teacher-cache dump --teacher all-MiniLM-L6-v2 --limit 5
         kd-teacher-cache list
@@ -102,6 +103,9 @@ struct Cache: ParsableCommand {
   @Option(name: .long, help: "Encoder worker threads (default: CPU count).")
   var threads: Int?
 
+  @Option(name: .long, help: "Dense-layer products: auto (amx-bf16x3 where the CPU has AMX, else fp32), fp32 (OpenBLAS), or amx-bf16x3 (AMX tiles, each fp32 operand split into two bf16 parts, three products; ~1e-5 relative error).")
+  var matmul: String = "auto"
+
   @Option(name: .long, help: "Seconds to wait for the DB writer lock.")
   var lockTimeout: Double = 60
 
@@ -155,8 +159,17 @@ struct Cache: ParsableCommand {
     if let cmd = teacherCmd { return try ExternalTeacher(command: cmd, responseTimeout: responseTimeout) }
     let dir = teacher ?? ProcessInfo.processInfo.environment["KD_TEACHER"].flatMap { $0.isEmpty ? nil : $0 }
       ?? "models/all-MiniLM-L6-v2"
+    let mode: MatmulPrecision
+    if matmul == "auto" {
+      mode = .automatic
+    } else if let m = MatmulPrecision(rawValue: matmul) {
+      mode = m
+    } else {
+      throw KDError(.usage, "'\(matmul)': expected auto, fp32 or amx-bf16x3", field: "--matmul")
+    }
     let t = try EncoderTeacher.load(
-      directory: dir, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, maxTokens: maxTokens)
+      directory: dir, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, maxTokens: maxTokens, matmul: mode)
+    Log.info("teacher \(t.defaultName): dense layers \(t.encoder.effectiveMatmul == .fp32 ? "fp32 (OpenBLAS)" : "on AMX tiles (bf16x3)")")
     t.saveHeadDirectory = saveHead
     return t
   }
@@ -222,7 +235,9 @@ struct Cache: ParsableCommand {
       for f in s.failures { Log.warning(f) }
     }
     if common.json {
-      printJSON(["run_id": runID, "status": status, "teachers": encoded] as [String: Any])
+      var out: [String: Any] = ["run_id": runID, "status": status, "teachers": encoded]
+      if let native = backend as? EncoderTeacher { out["matmul"] = native.encoder.effectiveMatmul.rawValue }
+      printJSON(out)
     }
     if cache.interrupted { return KDExit.interrupted }
     return failed > 0 ? KDExit.partial : KDExit.success

@@ -15,6 +15,7 @@ import Testing
     let golden = try Fixtures.golden(dir + "/golden.json")
     for (pooling, minRows) in [(Pooling.cls, 1), (.mean, 1000)] {
       let encoder = try BertEncoder.load(directory: dir, threads: 2, pooling: pooling)
+      encoder.matmul = .fp32  // AMXTests covers the AMX path
       encoder.minRowsPerWorker = minRows
       let out = try encoder.forward(golden.sequences)
       #expect(out.batchSize == golden.sequences.count)
@@ -113,6 +114,7 @@ import Testing
     let golden = try Fixtures.golden(Fixtures.resources + "/minilm_parity.json")
     let enc = try BertEncoder.load(directory: dir, threads: 2)
     #expect(enc.pooling == .mean && enc.normalizeEmbeddings && enc.hiddenSize == 384)
+    enc.matmul = .fp32  // AMXTests.miniLMParityOnAMX covers the AMX path
     enc.normalizeEmbeddings = false
     let mean = try enc.forward(golden.sequences)
     enc.pooling = .cls

@@ -188,4 +188,21 @@ struct TeacherCacheCommandTests {
     #expect(missing.status == 1)
     #expect(missing.stderr.contains("no such database"))
   }
+
+  @Test func matmulModeIsCheckedBeforeAnythingRuns() throws {
+    let dir = try TemporaryDirectory()
+    let store = try makeTemporaryStore(dir)
+    try CorpusFixture.populate(store, examples: CorpusFixture.simple(3))
+    let teacher = TestPaths.packageRoot + "/Tests/KDModelsTests/Resources/tiny-bert"
+    let bogus = try runCommand("kd-teacher-cache", ["--db", store.path, "--teacher", teacher, "--matmul", "fp64"])
+    #expect(bogus.status == 64)
+    #expect(bogus.stderr.contains("--matmul") && bogus.stderr.contains("fp32"))
+    // KD_NO_AMX=1 makes this machine one without AMX: asking for it by name is a usage error.
+    let noAMX = try runCommand("kd-teacher-cache", ["--db", store.path, "--teacher", teacher, "--matmul", "amx-bf16x3"],
+                               environment: ["KD_NO_AMX": "1"])
+    #expect(noAMX.status == 64)
+    #expect(noAMX.stderr.contains("AMX"))
+    let runs = try Store.open(path: store.path, readOnly: true).recentRuns(stage: "teacher-cache")
+    #expect(runs.isEmpty || runs.allSatisfy { $0.status != "ok" })
+  }
 }
