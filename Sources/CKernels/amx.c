@@ -87,7 +87,7 @@ void kd_amx_pack_weights(const float *w, size_t n, size_t k, size_t ldw, void *p
 }
 
 // A's rows -> [16-row block][32-deep k block][part][16 rows][32]: one 1 KB A tile each.
-KD_AMX static void pack_rows(const float *a, size_t lda, size_t m, size_t k, uint16_t *out) {
+KD_AMX __attribute__((noinline)) static void pack_rows(const float *a, size_t lda, size_t m, size_t k, uint16_t *out) {
   size_t kb_count = rup(k, 32) / 32;
   for (size_t row = 0; row < rup(m, 16); row++) {
     size_t mb = row / 16, r = row % 16;
@@ -136,7 +136,8 @@ typedef struct {
 } kd_tile_config;
 
 KD_AMX void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda,
-                        const void *packed, float *c, size_t ldc, int accumulate, void *scratch) {
+                        const void *packed, float *c, size_t ldc, int accumulate, const float *bias, int gelu,
+                        void *scratch) {
   if (m == 0 || n1 <= n0) return;
   const size_t kb_count = rup(k, 32) / 32;
   const size_t tile = kb_count * 1024;  // uint16 per 16-row (or 16-column) block over all of k
@@ -156,7 +157,8 @@ KD_AMX void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a
     pack_rows(a + m0 * lda, lda, mrows, k, ap);
     for (size_t kc = 0; kc < kb_count; kc += KD_AMX_KCB) {
       const size_t kc_end = kc + KD_AMX_KCB < kb_count ? kc + KD_AMX_KCB : kb_count;
-      const int load_c = accumulate || kc > 0;
+      const int load_c = accumulate || kc > 0, last = kc_end == kb_count;
+      const int from_bias = !load_c && bias != NULL;
       for (size_t nb = n0 / 16; nb * 16 < n1; nb += 2) {
         const uint16_t *b0 = bp + nb * tile, *b1 = b0 + tile;
         for (size_t mb = 0; mb < mb_count; mb += 2) {
@@ -171,10 +173,18 @@ KD_AMX void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a
             memset(edge, 0, sizeof edge);
             if (load_c)
               for (size_t r = 0; r < rows; r++) memcpy(edge + r * 32, cb + r * ldc, cols * sizeof(float));
+            else if (from_bias)
+              for (size_t r = 0; r < 32; r++) memcpy(edge + r * 32, bias + c0, cols * sizeof(float));
             cb = edge;
             ld = 32;
           }
-          if (load_c || !full) {
+          if (from_bias && full) {
+            // The bias row broadcast down each C tile: a tile load with stride 0.
+            _tile_loadd(0, bias + c0, 0);
+            _tile_loadd(1, bias + c0 + 16, 0);
+            _tile_loadd(2, bias + c0, 0);
+            _tile_loadd(3, bias + c0 + 16, 0);
+          } else if (load_c || !full) {
             _tile_loadd(0, cb, ld * 4);
             _tile_loadd(1, cb + 16, ld * 4);
             _tile_loadd(2, cb + 16 * ld, ld * 4);
@@ -210,6 +220,8 @@ KD_AMX void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a
           _tile_stored(1, cb + 16, ld * 4);
           _tile_stored(2, cb + 16 * ld, ld * 4);
           _tile_stored(3, cb + 16 * ld + 16, ld * 4);
+          // GELU while the block is still in L1, instead of another pass over C.
+          if (gelu && last) kd_gelu_block_avx512(cb, rows, cols, ld);
           if (!full)
             for (size_t r = 0; r < rows; r++) memcpy(c + (r0 + r) * ldc + c0, edge + r * 32, cols * sizeof(float));
         }
@@ -228,9 +240,9 @@ void kd_amx_pack_weights(const float *w, size_t n, size_t k, size_t ldw, void *p
 }
 size_t kd_amx_scratch_bytes(size_t m, size_t k) { (void)m; (void)k; return 0; }
 void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda, const void *packed, float *c,
-                 size_t ldc, int accumulate, void *scratch) {
+                 size_t ldc, int accumulate, const float *bias, int gelu, void *scratch) {
   (void)m; (void)n0; (void)n1; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc; (void)accumulate;
-  (void)scratch;
+  (void)bias; (void)gelu; (void)scratch;
 }
 
 #endif

@@ -76,6 +76,16 @@ KD_AVX512 void kd_bias_gelu_avx512(float *p, size_t rows, size_t cols, const flo
   }
 }
 
+KD_AVX512 void kd_gelu_block_avx512(float *p, size_t rows, size_t cols, size_t ld) {
+  for (size_t r = 0; r < rows; r++) {
+    float *row = p + r * ld;
+    for (size_t c = 0; c < cols; c += 16) {
+      __mmask16 m = tail_mask(cols - c);
+      _mm512_mask_storeu_ps(row + c, m, gelu512(_mm512_maskz_loadu_ps(m, row + c)));
+    }
+  }
+}
+
 // In-register transpose of a 16x16 block: r[i][j] becomes r[j][i].
 KD_AVX512 static inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -261,6 +271,7 @@ void kd_attention_head_avx512(size_t n, size_t dh, float scale, const float *q, 
 void kd_bias_gelu_avx512(float *p, size_t rows, size_t cols, const float *bias) {
   (void)p; (void)rows; (void)cols; (void)bias;
 }
+void kd_gelu_block_avx512(float *p, size_t rows, size_t cols, size_t ld) { (void)p; (void)rows; (void)cols; (void)ld; }
 void kd_bias_layernorm_avx512(float *p, size_t rows, size_t cols, const float *bias, const float *gamma,
                               const float *beta, float eps) {
   (void)p; (void)rows; (void)cols; (void)bias; (void)gamma; (void)beta; (void)eps;

@@ -52,29 +52,40 @@ func columnShare(_ k: Int, of workers: Int, columns n: Int) -> Range<Int> {
   return c0..<c1
 }
 
-/// `out[:, cols] (+)= bias[cols] + input · W[cols, :]ᵀ` for the columns in `cols`, all `rows` rows;
-/// on AMX tiles when `packed` is given (with `scratch` for the input's bf16 parts).
+/// `out[:, cols] (+)= bias[cols] + input · W[cols, :]ᵀ` for the columns in `cols`, all `rows` rows
+/// (no bias when nil), then GELU when `gelu`; on AMX tiles when `packed` is given (with `scratch`
+/// for the input's bf16 parts).
 @inline(__always)
 func linearColumns(_ cols: Range<Int>, rows: Int, input: UnsafePointer<Float>, inDim: Int,
-                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                   output: UnsafeMutablePointer<Float>, ldOut: Int, accumulate: Bool,
+                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                   output: UnsafeMutablePointer<Float>, ldOut: Int, accumulate: Bool, gelu: Bool = false,
                    packed: PackedWeight? = nil, scratch: UnsafeMutableRawPointer? = nil) {
   guard !cols.isEmpty else { return }
   let c0 = cols.lowerBound, n = cols.count
+  if let packed, let scratch, !accumulate {
+    AMXKernels.multiply(m: rows, cols: cols, k: inDim, a: input, lda: inDim, packed: packed.p, c: output, ldc: ldOut,
+                        accumulate: false, bias: bias, gelu: gelu, scratch: scratch)
+    return
+  }
   for r in 0..<rows {
     let o = output + r * ldOut + c0
-    if accumulate {
+    if let bias, accumulate {
       for j in 0..<n { o[j] += bias[c0 + j] }
-    } else {
+    } else if let bias {
       o.update(from: bias + c0, count: n)
+    } else if !accumulate {
+      o.update(repeating: 0, count: n)
     }
   }
   if let packed, let scratch {
     AMXKernels.multiply(m: rows, cols: cols, k: inDim, a: input, lda: inDim, packed: packed.p, c: output, ldc: ldOut,
-                        accumulate: true, scratch: scratch)
+                        accumulate: true, gelu: gelu, scratch: scratch)
   } else {
     BLAS.sgemm(transB: true, m: rows, n: n, k: inDim, a: input, lda: inDim, b: weight + c0 * inDim, ldb: inDim,
                beta: 1, c: output + c0, ldc: ldOut)
+    if gelu {
+      for r in 0..<rows { Kernels.geluInPlace(output + r * ldOut + c0, count: n) }
+    }
   }
 }
 
@@ -117,15 +128,33 @@ extension BertEncoder {
       workspace.ensureAMX(workers: workers, bytes: AMXKernels.scratchBytes(m: splitRows ? (T + workers - 1) / workers : T, k: max(H, I)))
     }
     let amxScratch = packed == nil ? [] : workspace.amx.map(\.raw)
-    /// `out[rows r0..<r0+n] (+)= input[rows] · Wᵀ` (every column), by worker `k`: AMX tiles when packed, else OpenBLAS.
+    /// `out = (accumulate ? out : bias) + input · Wᵀ` for `n` rows (every column), then GELU when `gelu`,
+    /// by worker `k`: AMX tiles when packed (bias and GELU applied in the product), else OpenBLAS.
     func dense(_ k: Int, _ n: Int, input: UnsafePointer<Float>, inDim: Int, weight: UnsafePointer<Float>,
-               packed pw: PackedWeight?, output: UnsafeMutablePointer<Float>, outDim: Int, accumulate: Bool) {
+               packed pw: PackedWeight?, output: UnsafeMutablePointer<Float>, outDim: Int, accumulate: Bool,
+               bias: UnsafePointer<Float>? = nil, gelu: Bool = false) {
       if let pw {
         AMXKernels.multiply(m: n, cols: 0..<outDim, k: inDim, a: input, lda: inDim, packed: pw.p, c: output, ldc: outDim,
-                            accumulate: accumulate, scratch: amxScratch[k])
-      } else {
+                            accumulate: accumulate, bias: bias, gelu: gelu, scratch: amxScratch[k])
+        return
+      }
+      if gelu, let bias, !accumulate {
         BLAS.sgemm(transB: true, m: n, n: outDim, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim,
-                   beta: accumulate ? 1 : 0, c: output, ldc: outDim)
+                   beta: 0, c: output, ldc: outDim)
+        if FusedKernels.available {
+          FusedKernels.biasGelu(output, rows: n, cols: outDim, bias: bias)
+        } else {
+          Kernels.biasGeluInPlace(output, rows: n, cols: outDim, bias: bias)
+        }
+        return
+      }
+      if let bias, !accumulate {
+        for r in 0..<n { (output + r * outDim).update(from: bias, count: outDim) }
+      }
+      BLAS.sgemm(transB: true, m: n, n: outDim, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim,
+                 beta: accumulate || bias != nil ? 1 : 0, c: output, ldc: outDim)
+      if gelu {
+        for r in 0..<n { Kernels.geluInPlace(output + r * outDim, count: outDim) }
       }
     }
     let eps = c.layerNormEps
@@ -134,9 +163,8 @@ extension BertEncoder {
     /// x[rows] · W[3H×H]ᵀ + b → qkv[rows], by worker `k`.
     func qkvProjection(_ k: Int, _ r0: Int, _ n: Int, _ l: Int) {
       let L = w.layers[l]
-      for r in r0..<(r0 + n) { (qkv + r * 3 * H).update(from: L.bqkv.p, count: 3 * H) }
       dense(k, n, input: x + r0 * H, inDim: H, weight: L.wqkv.p, packed: packed?[l].wqkv, output: qkv + r0 * 3 * H,
-            outDim: 3 * H, accumulate: true)
+            outDim: 3 * H, accumulate: false, bias: L.bqkv.p)
     }
 
     ids.withUnsafeBufferPointer { idp in
@@ -198,24 +226,34 @@ extension BertEncoder {
       func sc(_ k: Int) -> UnsafeMutableRawPointer? { amxScratch.isEmpty ? nil : amxScratch[k] }
       if !splitRows {
         // Few tokens: split each product by output columns; LayerNorm between products.
-        parallelFor(workers) { k in
-          linearColumns(columnShare(k, of: workers, columns: H), rows: T, input: ctx, inDim: H, weight: L.wo.p,
-                        bias: L.bo.p, output: x, ldOut: H, accumulate: true, packed: P?.wo, scratch: sc(k))
-        }
-        Kernels.layerNormInPlace(x, rows: T, cols: H, gamma: L.ln1g.p, beta: L.ln1b.p, eps: eps)
-        parallelFor(workers) { k in
-          let cols = columnShare(k, of: workers, columns: I)
-          linearColumns(cols, rows: T, input: x, inDim: H, weight: L.wi.p, bias: L.bi.p, output: inter, ldOut: I, accumulate: false,
-                        packed: P?.wi, scratch: sc(k))
-          if !cols.isEmpty {
-            for r in 0..<T { Kernels.geluInPlace(inter + r * I + cols.lowerBound, count: cols.count) }
+        // Residual products as on the row path: x += input · Wᵀ, then LayerNorm(x + bias), so both
+        // paths compute every value the same way (AMX products magnify 1-ulp input differences).
+        func residualLayerNorm(_ bias: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) {
+          if FusedKernels.available {
+            FusedKernels.biasLayerNorm(x, rows: T, cols: H, bias: bias, gamma: gamma, beta: beta, eps: eps)
+          } else {
+            for r in 0..<T {
+              let row = x + r * H
+              for j in 0..<H { row[j] += bias[j] }
+            }
+            Kernels.layerNormInPlace(x, rows: T, cols: H, gamma: gamma, beta: beta, eps: eps)
           }
         }
         parallelFor(workers) { k in
-          linearColumns(columnShare(k, of: workers, columns: H), rows: T, input: inter, inDim: I, weight: L.wout.p,
-                        bias: L.bout.p, output: x, ldOut: H, accumulate: true, packed: P?.wout, scratch: sc(k))
+          linearColumns(columnShare(k, of: workers, columns: H), rows: T, input: ctx, inDim: H, weight: L.wo.p,
+                        bias: nil, output: x, ldOut: H, accumulate: true, packed: P?.wo, scratch: sc(k))
         }
-        Kernels.layerNormInPlace(x, rows: T, cols: H, gamma: L.ln2g.p, beta: L.ln2b.p, eps: eps)
+        residualLayerNorm(L.bo.p, L.ln1g.p, L.ln1b.p)
+        parallelFor(workers) { k in
+          let cols = columnShare(k, of: workers, columns: I)
+          linearColumns(cols, rows: T, input: x, inDim: H, weight: L.wi.p, bias: L.bi.p, output: inter, ldOut: I, accumulate: false,
+                        gelu: true, packed: P?.wi, scratch: sc(k))
+        }
+        parallelFor(workers) { k in
+          linearColumns(columnShare(k, of: workers, columns: H), rows: T, input: inter, inDim: I, weight: L.wout.p,
+                        bias: nil, output: x, ldOut: H, accumulate: true, packed: P?.wout, scratch: sc(k))
+        }
+        residualLayerNorm(L.bout.p, L.ln2g.p, L.ln2b.p)
         if let next {
           parallelFor(workers) { k in
             linearColumns(columnShare(k, of: workers, columns: 3 * H), rows: T, input: x, inDim: H, weight: next.wqkv.p,
@@ -247,12 +285,8 @@ extension BertEncoder {
         }
         residualLinearLayerNorm(input: ctx + r0 * H, inDim: H, weight: L.wo.p, packed: P?.wo, bias: L.bo.p, gamma: L.ln1g.p, beta: L.ln1b.p)
         let ir = inter + r0 * I
-        dense(k, n, input: xr, inDim: H, weight: L.wi.p, packed: P?.wi, output: ir, outDim: I, accumulate: false)
-        if FusedKernels.available {
-          FusedKernels.biasGelu(ir, rows: n, cols: I, bias: L.bi.p)
-        } else {
-          Kernels.biasGeluInPlace(ir, rows: n, cols: I, bias: L.bi.p)
-        }
+        dense(k, n, input: xr, inDim: H, weight: L.wi.p, packed: P?.wi, output: ir, outDim: I, accumulate: false,
+              bias: L.bi.p, gelu: true)
         residualLinearLayerNorm(input: ir, inDim: I, weight: L.wout.p, packed: P?.wout, bias: L.bout.p, gamma: L.ln2g.p, beta: L.ln2b.p)
         if next != nil { qkvProjection(k, r0, n, l + 1) }
       }

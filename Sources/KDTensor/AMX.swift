@@ -47,12 +47,16 @@ public enum AMXKernels {
   /// Bytes of scratch `multiply` needs for `m` rows of depth `k`.
   public static func scratchBytes(m: Int, k: Int) -> Int { Int(kd_amx_scratch_bytes(m, k)) }
 
-  /// `C[:, cols] = (accumulate ? C[:, cols] : 0) + A · W[cols, :]ᵀ` for `m` rows of A (`m × k`, stride `lda`).
+  /// `C[:, cols] = start + A · W[cols, :]ᵀ` for `m` rows of A (`m × k`, stride `lda`), where `start` is
+  /// `C[:, cols]` itself when `accumulate`, else `bias[cols]` on every row (0 without a bias);
+  /// then `gelu` (exact) of each result when asked.
   /// `cols.lowerBound` must be a multiple of 16. Only call when `MatmulPrecision.amxAvailable`.
   @inline(__always)
   public static func multiply(m: Int, cols: Range<Int>, k: Int, a: UnsafePointer<Float>, lda: Int,
                               packed: UnsafeRawPointer, c: UnsafeMutablePointer<Float>, ldc: Int,
-                              accumulate: Bool, scratch: UnsafeMutableRawPointer) {
-    kd_amx_gemm(m, cols.lowerBound, cols.upperBound, k, a, lda, packed, c, ldc, accumulate ? 1 : 0, scratch)
+                              accumulate: Bool, bias: UnsafePointer<Float>? = nil, gelu: Bool = false,
+                              scratch: UnsafeMutableRawPointer) {
+    kd_amx_gemm(m, cols.lowerBound, cols.upperBound, k, a, lda, packed, c, ldc, accumulate ? 1 : 0,
+                accumulate ? nil : bias, gelu ? 1 : 0, scratch)
   }
 }

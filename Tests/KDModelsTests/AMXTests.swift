@@ -15,7 +15,8 @@ import Testing
   ///
   /// bf16x3 keeps about 16 bits of each product: the error of each output must stay
   /// below 2e-5 of Σ|a·w| (one bf16 product alone would be ~4e-3), columns outside
-  /// the requested range must stay untouched, and `accumulate` must add to C.
+  /// the requested range must stay untouched, `accumulate` must add to C, a bias
+  /// must start every row, and GELU must follow the product when asked.
   @Test(.enabled(if: MatmulPrecision.amxAvailable, noAMX),
         arguments: [(37, 50, 45, 0, 50), (64, 96, 384, 16, 80), (1, 1152, 384, 0, 1152), (130, 384, 1536, 0, 384),
                     (300, 40, 64, 32, 40)])
@@ -25,15 +26,21 @@ import Testing
     let w: [Float] = (0..<(n * k)).map { i in Float(cos(Double(i) * 0.11)) * 0.05 * (1 + Float(i % 5)) }
     let packed = FloatBuffer(count: (AMXKernels.packedBytes(n: n, k: k) + 3) / 4)
     let scratch = FloatBuffer(count: (AMXKernels.scratchBytes(m: m, k: k) + 3) / 4)
-    for accumulate in [false, true] {
+    let bias: [Float] = (0..<n).map { Float($0 % 9) * 0.3 - 1.2 }
+    // (accumulate into C, start from the bias, GELU the result)
+    for (accumulate, withBias, gelu) in [(false, false, false), (true, false, false), (false, true, false), (false, true, true),
+                                         (true, false, true)] {
       let c0: [Float] = (0..<(m * n)).map { Float($0 % 13) - 6 }
       var c = c0
       a.withUnsafeBufferPointer { ap in
         w.withUnsafeBufferPointer { wp in
-          c.withUnsafeMutableBufferPointer { cp in
-            AMXKernels.pack(wp.baseAddress!, n: n, k: k, into: packed.raw)
-            AMXKernels.multiply(m: m, cols: n0..<n1, k: k, a: ap.baseAddress!, lda: k, packed: UnsafeRawPointer(packed.raw),
-                                c: cp.baseAddress!, ldc: n, accumulate: accumulate, scratch: scratch.raw)
+          bias.withUnsafeBufferPointer { bp in
+            c.withUnsafeMutableBufferPointer { cp in
+              AMXKernels.pack(wp.baseAddress!, n: n, k: k, into: packed.raw)
+              AMXKernels.multiply(m: m, cols: n0..<n1, k: k, a: ap.baseAddress!, lda: k, packed: UnsafeRawPointer(packed.raw),
+                                  c: cp.baseAddress!, ldc: n, accumulate: accumulate, bias: withBias ? bp.baseAddress! : nil,
+                                  gelu: gelu, scratch: scratch.raw)
+            }
           }
         }
       }
@@ -44,15 +51,18 @@ import Testing
             #expect(c[i * n + j] == c0[i * n + j], "column \(j) outside \(n0)..<\(n1) was written")
             continue
           }
-          var exact = accumulate ? Double(c0[i * n + j]) : 0, size = 0.0
+          var exact = accumulate ? Double(c0[i * n + j]) : withBias ? Double(bias[j]) : 0, size = abs(exact)
           for t in 0..<k {
             exact += Double(a[i * k + t]) * Double(w[j * k + t])
             size += abs(Double(a[i * k + t]) * Double(w[j * k + t]))
           }
-          worst = max(worst, abs(Double(c[i * n + j]) - exact) / max(size, 1e-30))
+          // GELU's slope is at most ~1.13, so the same relative tolerance holds after it.
+          if gelu { exact = 0.5 * exact * (1 + erf(exact / 2.0.squareRoot())) }
+          let got = Double(c[i * n + j])
+          worst = max(worst, abs(got - exact) / max(size, 1e-30))
         }
       }
-      #expect(worst < 2e-5, "\(m)x\(n)x\(k) cols \(n0)..<\(n1) accumulate \(accumulate): relative error \(worst)")
+      #expect(worst < 2e-5, "\(m)x\(n)x\(k) cols \(n0)..<\(n1) accumulate \(accumulate) bias \(withBias) gelu \(gelu): relative error \(worst)")
     }
   }
 

@@ -33,6 +33,10 @@ void kd_attention_head_avx512(size_t n, size_t dh, float scale,
 /// Only call when kd_has_avx512() is 1.
 void kd_bias_gelu_avx512(float *p, size_t rows, size_t cols, const float *bias);
 
+/// p[r*ld + c] = gelu(p[r*ld + c]) for r < rows, c < cols (exact, erf-based), in place.
+/// Only call when kd_has_avx512() is 1.
+void kd_gelu_block_avx512(float *p, size_t rows, size_t cols, size_t ld);
+
 /// p[r] = LayerNorm(p[r] + bias) * gamma + beta for each row of cols floats, in
 /// place (bias may be NULL). Two passes over each row for the mean and the
 /// variance, as KDTensor's Kernels.layerNormInPlace. Only call when kd_has_avx512() is 1.
@@ -55,12 +59,15 @@ void kd_amx_pack_weights(const float *w, size_t n, size_t k, size_t ldw, void *p
 /// Bytes of scratch kd_amx_gemm needs for m rows of depth k (64-byte aligned).
 size_t kd_amx_scratch_bytes(size_t m, size_t k);
 
-/// C[:, n0..<n1] = (accumulate ? C : 0) + A · W[n0..<n1, :]^T on AMX tiles,
-/// A being m x k (row stride lda), W packed by kd_amx_pack_weights, C row stride
-/// ldc. n0 must be a multiple of 16. Three bf16 products per fp32 product
-/// (relative error about 1e-5, see amx.c). Only call when kd_amx_available() is 1.
+/// C[:, n0..<n1] = start + A · W[n0..<n1, :]^T on AMX tiles, where start is C
+/// itself when `accumulate` is 1, else bias[n0..<n1] on every row (or 0 when bias
+/// is NULL); then gelu() of each result when `gelu` is 1. A is m x k (row stride
+/// lda), W packed by kd_amx_pack_weights, C has row stride ldc. n0 must be a
+/// multiple of 16. Three bf16 products per fp32 product (relative error about
+/// 1e-5, see amx.c). Only call when kd_amx_available() is 1.
 void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a, size_t lda,
-                 const void *packed, float *c, size_t ldc, int accumulate, void *scratch);
+                 const void *packed, float *c, size_t ldc, int accumulate, const float *bias, int gelu,
+                 void *scratch);
 
 #ifdef __cplusplus
 }
