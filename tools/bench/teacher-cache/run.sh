@@ -29,6 +29,15 @@ for i in 1 2 3; do
   "$KD_BIN/kd-teacher-cache" --db "$db" --teacher "$teacher" --threads "$threads" --name "rerun$i" --json --quiet > "$tmp/r$i.json"
   ours+=("$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["teachers"][0]; print(t["cached_now"]/t["seconds"])' "$tmp/r$i.json")")
 done
+mode=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("matmul", "fp32"))' "$tmp/r1.json")
+# Where the default is AMX, also time OpenBLAS fp32 (--matmul fp32).
+fp32=()
+if [ "$mode" != fp32 ]; then
+  for i in 1 2 3; do
+    "$KD_BIN/kd-teacher-cache" --db "$db" --teacher "$teacher" --threads "$threads" --matmul fp32 --name "fp32-$i" --json --quiet > "$tmp/f$i.json"
+    fp32+=("$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["teachers"][0]; print(t["cached_now"]/t["seconds"])' "$tmp/f$i.json")")
+  done
+fi
 # The reused head means every example of the second teacher still needs a
 # forward pass except those embedded for fitting in *this* process (none: the
 # head was fitted by the first run), so rerun$i times pure caching.
@@ -39,18 +48,21 @@ for i in 1 2 3; do
 done
 ours_med=$(median "${ours[@]}")
 ref_med=$(median "${refs[@]}")
-python3 - "$tmp" "$ours_med" "$ref_med" "$corpus" "$n" "$threads" <<'PY'
+fp32_med=$([ ${#fp32[@]} -gt 0 ] && median "${fp32[@]}" || echo 0)
+python3 - "$tmp" "$ours_med" "$ref_med" "$corpus" "$n" "$threads" "$mode" "$fp32_med" <<'PY'
 import json, sys
-tmp, ours, ref, corpus, n, threads = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:]
+tmp, ours, ref, corpus, n, threads, mode, fp32 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:8], float(sys.argv[8])
 first = json.load(open(f"{tmp}/first.json"))["teachers"][0]
 r = json.load(open(f"{tmp}/ref1.json"))
 print(f"## teacher-cache: all-MiniLM-L6-v2 on {corpus} ({first['cached_now']} examples, {first['windowed']} windowed at {256} tokens, {threads} threads)\n")
 print("| | examples/s (median of 3) | ratio |")
 print("|---|---|---|")
-print(f"| kd-teacher-cache (Swift, OpenBLAS) | {ours:.1f} | {ours / ref:.2f}x |")
+print(f"| kd-teacher-cache (default: {mode}) | {ours:.1f} | {ours / ref:.2f}x |")
+if fp32 > 0:
+    print(f"| kd-teacher-cache --matmul fp32 (OpenBLAS) | {fp32:.1f} | {fp32 / ref:.2f}x |")
 print(f"| PyTorch reference (transformers) | {ref:.1f} | 1.00x |")
 print(f"\nFirst run (fit a head on {json.load(open(f'{tmp}/first.json'))['teachers'][0]['num_outputs']}-class labels + cache): {first['seconds']:.1f} s.")
-print(f"Parity with the reference: max |Δ logit| = {r['max_abs_logit_diff']:.2e}, argmax agreement {r['argmax_agreement'] * 100:.1f} %.")
+print(f"Parity of kd's cached logits ({mode}) with the reference: max |Δ logit| = {r['max_abs_logit_diff']:.2e}, argmax agreement {r['argmax_agreement'] * 100:.1f} %.")
 PY
 
 # 2. Bytes per cached example for each storage mode (measured in the DB).
