@@ -8,8 +8,8 @@
 // (round to nearest even both times; x - hi - lo is below 2^-17 |x|), and
 // three products are summed: hi*hi + lo*hi + hi*lo. The dropped lo*lo term
 // and the split residues leave a relative error near 2^-16 per product, about
-// ten times fp32 sgemm's; BENCHMARKS.md ("Teacher encoder") has the measured
-// error and speed beside OpenBLAS. Six products (three-way splits) reach
+// ten times fp32 sgemm's; BENCHMARKS.md ("Teacher (issue 5)", fourth session)
+// has the measured error and speed beside OpenBLAS. Six products (three-way splits) reach
 // fp32's error but are no faster than OpenBLAS, so fp32 stays with OpenBLAS.
 #include "ckernels.h"
 
@@ -39,8 +39,15 @@ int kd_amx_available(void) {
   __asm__ volatile("cpuid" : "=a"(a1), "=b"(b1), "=c"(c1), "=d"(d1) : "a"(7), "c"(1));
   avx512bf16 = (a1 >> 5) & 1;
   if (!amx_bf16 || !amx_tile || !avx512bf16 || !kd_has_avx512()) return 0;
-  // Linux gives AMX tile data to a process only on request (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA).
+  // The OS must manage the tile state (XCR0 bits 17 XTILECFG and 18 XTILEDATA) ...
+  unsigned xlo, xhi;
+  __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+  if (((xlo >> 17) & 3) != 3) return 0;
+  // ... and Linux gives tile data to a process only on request (ARCH_REQ_XCOMP_PERM,
+  // XFEATURE_XTILEDATA); ARCH_GET_XCOMP_PERM then confirms the grant.
   if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return 0;
+  unsigned long long granted = 0;
+  if (syscall(SYS_arch_prctl, 0x1022, &granted) != 0 || !((granted >> 18) & 1)) return 0;
   return 1;
 }
 
@@ -108,15 +115,17 @@ KD_AMX __attribute__((noinline)) static void pack_rows(const float *a, size_t ld
       __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)), 16));
       __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hi, 1)), 16));
       __m512i lo = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, h1), _mm512_sub_ps(x0, h0));
-      _mm512_store_si512((__m512i *)t, hi);
-      _mm512_store_si512((__m512i *)(t + 512), lo);
+      _mm512_storeu_si512((__m512i *)t, hi);
+      _mm512_storeu_si512((__m512i *)(t + 512), lo);
     }
   }
 }
 
-// Rows of A packed at a time (their bf16 parts stay in L2 with their block of C),
-// and the depth of one pass, in 32-deep k blocks: a 32-column B panel of that
-// depth (2 x 6 x 2 KB) stays in L1 while every 32-row A panel of the block streams past.
+// Rows of A packed at a time (their bf16 parts stay in L2 with their block of C:
+// the block size that ran fastest of 64, 128 and 256), and the depth of one pass
+// in 32-deep k blocks (48 = 1536: MiniLM's and BERT-base's k of 384/768/1536 in one
+// pass; 3072 takes two). Splitting k further (6 or 12 blocks, so that a B panel
+// fits L1) measured slower, because C is then reloaded once per pass.
 #ifndef KD_AMX_MC
 #define KD_AMX_MC 128
 #endif

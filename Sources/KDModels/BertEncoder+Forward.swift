@@ -275,11 +275,12 @@ extension BertEncoder {
             dense(k, n, input: input, inDim: inDim, weight: weight, packed: pw, output: xr, outDim: H, accumulate: true)
             FusedKernels.biasLayerNorm(xr, rows: n, cols: H, bias: bias, gamma: gamma, beta: beta, eps: eps)
           } else {
+            // Bias after the product, as the column-split path does.
+            dense(k, n, input: input, inDim: inDim, weight: weight, packed: pw, output: xr, outDim: H, accumulate: true)
             for r in 0..<n {
               let row = xr + r * H
               for j in 0..<H { row[j] += bias[j] }
             }
-            dense(k, n, input: input, inDim: inDim, weight: weight, packed: pw, output: xr, outDim: H, accumulate: true)
             Kernels.layerNormInPlace(xr, rows: n, cols: H, gamma: gamma, beta: beta, eps: eps)
           }
         }

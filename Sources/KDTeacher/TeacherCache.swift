@@ -114,6 +114,13 @@ public final class TeacherCache: TeacherPreparationContext {
 
   public func log(_ message: String) { logger?(message) }
 
+  /// The `matmul` entry of a teacher's config JSON, if any.
+  static func matmulMode(_ configJSON: String?) -> String? {
+    guard let data = configJSON?.data(using: .utf8),
+          let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+    return obj["matmul"] as? String
+  }
+
   // MARK: Tasks and names
 
   /// The tasks this run serves, and whether the teacher name is qualified by the task.
@@ -316,7 +323,14 @@ public final class TeacherCache: TeacherPreparationContext {
       if existing.headBlob != nil && desc.headBlob != nil && existing.headBlob != desc.headBlob {
         diffs.append("fitted head differs (labels changed?)")
       }
-      if diffs.isEmpty { return existing }
+      if diffs.isEmpty {
+        // The matmul mode (AMX bf16x3 vs fp32) changes outputs by ~1e-5, far below what
+        // distillation notices, so a cache may be continued on another machine; say so.
+        if let was = Self.matmulMode(existing.configJSON), let now = Self.matmulMode(desc.configJSON), was != now {
+          log("warning: teacher '\(name)' was cached with --matmul \(was); this run adds outputs computed with \(now) (they differ by ~1e-5)")
+        }
+        return existing
+      }
       guard options.replace else {
         throw KDError(
           .input,

@@ -9,7 +9,7 @@ import Foundation
 ///   and three bf16 products are summed in fp32 (`hi·hi + lo·hi + hi·lo`). The
 ///   relative error per product is about 1e-5, some ten times fp32 sgemm's;
 ///   outputs stay within the 1e-4 parity bar against PyTorch fp32
-///   (BENCHMARKS.md, "Teacher encoder", has the measured error and speed).
+///   (BENCHMARKS.md, "Teacher (issue 5)", has the measured error and speed).
 ///
 /// `automatic` picks AMX when this CPU and OS offer it, else fp32.
 public enum MatmulPrecision: String, CaseIterable, Sendable, Codable {
@@ -56,6 +56,7 @@ public enum AMXKernels {
                               packed: UnsafeRawPointer, c: UnsafeMutablePointer<Float>, ldc: Int,
                               accumulate: Bool, bias: UnsafePointer<Float>? = nil, gelu: Bool = false,
                               scratch: UnsafeMutableRawPointer) {
+    assert(cols.lowerBound % 16 == 0, "AMX products start at a multiple of 16 columns")
     kd_amx_gemm(m, cols.lowerBound, cols.upperBound, k, a, lda, packed, c, ldc, accumulate ? 1 : 0,
                 accumulate ? nil : bias, gelu ? 1 : 0, scratch)
   }

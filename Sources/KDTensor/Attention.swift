@@ -9,7 +9,7 @@ import CKernels
 /// at 32×128 for 5% of its FLOPs. The C kernels (Sources/CKernels) keep a block
 /// of score rows in L1, apply the softmax there and multiply by V straight
 /// away, 16 lanes wide. On CPUs without AVX-512 the encoder keeps the
-/// OpenBLAS + AVX2 path. BENCHMARKS.md, "Teacher encoder", has the numbers.
+/// OpenBLAS + AVX2 path. BENCHMARKS.md, "Teacher (issue 5)", has the numbers.
 public enum FusedKernels {
   /// Whether this CPU runs the AVX-512 kernels (`KD_NO_AVX512=1` turns them off, for A/B runs and tests).
   public static let available: Bool = {

@@ -156,9 +156,6 @@ struct Cache: ParsableCommand {
   }
 
   func makeBackend() throws -> TeacherBackend {
-    if let cmd = teacherCmd { return try ExternalTeacher(command: cmd, responseTimeout: responseTimeout) }
-    let dir = teacher ?? ProcessInfo.processInfo.environment["KD_TEACHER"].flatMap { $0.isEmpty ? nil : $0 }
-      ?? "models/all-MiniLM-L6-v2"
     let mode: MatmulPrecision
     if matmul == "auto" {
       mode = .automatic
@@ -167,6 +164,12 @@ struct Cache: ParsableCommand {
     } else {
       throw KDError(.usage, "'\(matmul)': expected auto, fp32 or amx-bf16x3", field: "--matmul")
     }
+    if let cmd = teacherCmd {
+      if matmul != "auto" { Log.warning("--matmul applies to native teachers; the external teacher computes its own way") }
+      return try ExternalTeacher(command: cmd, responseTimeout: responseTimeout)
+    }
+    let dir = teacher ?? ProcessInfo.processInfo.environment["KD_TEACHER"].flatMap { $0.isEmpty ? nil : $0 }
+      ?? "models/all-MiniLM-L6-v2"
     let t = try EncoderTeacher.load(
       directory: dir, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, maxTokens: maxTokens, matmul: mode)
     Log.info("teacher \(t.defaultName): dense layers \(t.encoder.effectiveMatmul == .fp32 ? "fp32 (OpenBLAS)" : "on AMX tiles (bf16x3)")")

@@ -18,7 +18,7 @@ import Testing
   /// the requested range must stay untouched, `accumulate` must add to C, a bias
   /// must start every row, and GELU must follow the product when asked.
   @Test(.enabled(if: MatmulPrecision.amxAvailable, noAMX),
-        arguments: [(37, 50, 45, 0, 50), (64, 96, 384, 16, 80), (1, 1152, 384, 0, 1152), (130, 384, 1536, 0, 384),
+        arguments: [(37, 50, 45, 0, 50), (64, 96, 384, 16, 80), (1, 1152, 384, 0, 1152), (130, 48, 1600, 0, 48), (40, 48, 3100, 16, 48),
                     (300, 40, 64, 32, 40)])
   func productMatchesDoublePrecision(m: Int, n: Int, k: Int, n0: Int, n1: Int) {
     // Values of varied magnitude and sign, so the lo parts matter.

@@ -186,6 +186,28 @@ enum TinyCheckpoint {
     #expect(used == expected)
   }
 
+  /// A cache filled with fp32 and continued on AMX (or the reverse, e.g. on another machine) keeps its
+  /// teacher and head, and the run says that its outputs come from the other mode.
+  @Test(.enabled(if: MatmulPrecision.amxAvailable, "this CPU has no AMX-BF16"))
+  func continuingACacheInAnotherMatmulModeWarns() throws {
+    let dir = try TemporaryDirectory()
+    let hash = try TinyCheckpoint.write(dir.file("tiny"))
+    let store = try makeTemporaryStore(dir)
+    try CorpusFixture.populate(store, labels: ["neg", "pos"], examples: TinyCheckpoint.examples(train: 20, validation: 6, test: 4), tokenizerHash: hash)
+    let first = TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1, matmul: .fp32),
+                             options: options { $0.limit = 10 })
+    _ = try first.run(runID: nil)
+    let config = try #require(try store.teacher(named: "tiny")?.configJSON)
+    #expect(config.contains("\"matmul\":\"fp32\""))
+    let second = TeacherCache(store: store, backend: try EncoderTeacher.load(directory: dir.file("tiny"), threads: 1, matmul: .amxBF16x3),
+                              options: options())
+    var logs: [String] = []
+    second.logger = { logs.append($0) }
+    let s = try second.run(runID: nil)
+    #expect(s.first?.cachedNow ?? 0 > 0)
+    #expect(logs.contains { $0.contains("was cached with --matmul fp32") && $0.contains("amx-bf16x3") })
+  }
+
   @Test func anExistingTeacherKeepsItsHeadWhenLabelsAreAdded() throws {
     let dir = try TemporaryDirectory()
     let hash = try TinyCheckpoint.write(dir.file("tiny"))

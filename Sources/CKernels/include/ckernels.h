@@ -5,7 +5,7 @@
 // from the last decade). These few hot kernels are written once more in C
 // with AVX-512 intrinsics behind __attribute__((target)), and kd calls them
 // only when the CPU reports AVX-512 (kd_has_avx512). BENCHMARKS.md,
-// "Teacher encoder", has the measurement that justifies them.
+// "Teacher (issue 5)", has the measurement that justifies them.
 #ifndef KD_CKERNELS_H
 #define KD_CKERNELS_H
 

@@ -6,7 +6,7 @@
 #   MODEL_DIR  default models/all-MiniLM-L6-v2
 #   THREADS    default 2;  ROUNDS default 2 (implementations alternate; the best median per impl is kept)
 #   ITERATIONS default 10 batches at 32x128 (10x that at batch 1)
-#   MATMULS    kd modes to run, default "fp32 amx-bf16x3" (amx only where /proc/cpuinfo has amx_bf16)
+#   MATMULS    kd modes to run, default "fp32 amx-bf16x3" (amx only where kd-bench-teacher can use it)
 # Builds nothing: needs $KD_BIN/kd-bench-teacher (swift build -c release --product kd-bench-teacher),
 # and python3 with torch, transformers, onnxruntime, onnx, onnxscript.
 set -euo pipefail
@@ -16,7 +16,11 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-2}
 ITERATIONS=${ITERATIONS:-10}
 # kd's matmul modes: fp32 (OpenBLAS) always; amx-bf16x3 too where the CPU has AMX.
-MATMULS=${MATMULS:-fp32 $(grep -q amx_bf16 /proc/cpuinfo 2>/dev/null && echo amx-bf16x3)}
+amx=""
+if "$KD_BIN/kd-bench-teacher" --model "$MODEL" --matmul amx-bf16x3 --batch 1 --seq 8 --iterations 1 --warmup 0 >/dev/null 2>&1; then
+  amx=amx-bf16x3
+fi
+MATMULS=${MATMULS:-fp32 $amx}
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ -f "$MODEL/model.safetensors" ] || { echo "no checkpoint at $MODEL (make models)" >&2; exit 2; }
 OUT=$(mktemp)
