@@ -88,24 +88,11 @@ import Testing
   /// all-MiniLM-L6-v2 on AMX against the PyTorch golden outputs (`minilm_parity.json`).
   @Test(.enabled(if: MatmulPrecision.amxAvailable, noAMX))
   func miniLMParityOnAMX() throws {
-    let dir = Fixtures.packageRoot + "/models/all-MiniLM-L6-v2"
-    guard FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
-      print("note: skipping MiniLM parity on AMX: \(dir) is absent (make teacher)")
-      return
-    }
-    let golden = try Fixtures.golden(Fixtures.resources + "/minilm_parity.json")
+    guard let dir = Fixtures.miniLM(skipping: "MiniLM parity on AMX") else { return }
     let enc = try BertEncoder.load(directory: dir, threads: 2)
     enc.matmul = .amxBF16x3
-    enc.normalizeEmbeddings = false
-    let mean = try enc.forward(golden.sequences)
-    enc.pooling = .cls
-    let cls = try enc.forward(golden.sequences)
-    var worst: Float = 0
-    for i in 0..<golden.sequences.count {
-      worst = max(worst, Fixtures.maxAbsDiff(mean.embedding(i), golden.mean[i]))
-      worst = max(worst, Fixtures.maxAbsDiff(cls.embedding(i), golden.cls[i]))
-    }
-    print("MiniLM parity on AMX bf16x3: max |Δ| = \(worst) over \(golden.sequences.count) sequences")
+    let (worst, count) = try Fixtures.miniLMParity(enc)
+    print("MiniLM parity on AMX bf16x3: max |Δ| = \(worst) over \(count) sequences")
     #expect(worst <= 1e-4)
   }
 
@@ -114,11 +101,7 @@ import Testing
   /// 96 texts up to 256 tokens, unnormalised mean and CLS pooling.
   @Test(.enabled(if: MatmulPrecision.amxAvailable, noAMX))
   func miniLMOnRealTextMatchesFP32() throws {
-    let dir = Fixtures.packageRoot + "/models/all-MiniLM-L6-v2"
-    guard FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
-      print("note: skipping AMX MiniLM check: \(dir) is absent (make teacher)")
-      return
-    }
+    guard let dir = Fixtures.miniLM(skipping: "AMX MiniLM check on real text") else { return }
     guard let shared = TestPaths.sharedCorpora else {
       print("note: skipping AMX MiniLM check on real text: ../shared/corpora is absent")
       return

