@@ -138,23 +138,19 @@ extension BertEncoder {
                             accumulate: accumulate, bias: bias, gelu: gelu, scratch: amxScratch[k])
         return
       }
-      if gelu, let bias, !accumulate {
-        BLAS.sgemm(transB: true, m: n, n: outDim, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim,
-                   beta: 0, c: output, ldc: outDim)
+      // OpenBLAS: the bias is copied in as C's start, or rides on the GELU pass.
+      precondition(!gelu || (bias != nil && !accumulate), "GELU follows a biased product that does not accumulate")
+      if let bias, !gelu, !accumulate {
+        for r in 0..<n { (output + r * outDim).update(from: bias, count: outDim) }
+      }
+      BLAS.sgemm(transB: true, m: n, n: outDim, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim,
+                 beta: accumulate || (bias != nil && !gelu) ? 1 : 0, c: output, ldc: outDim)
+      if gelu, let bias {
         if FusedKernels.available {
           FusedKernels.biasGelu(output, rows: n, cols: outDim, bias: bias)
         } else {
           Kernels.biasGeluInPlace(output, rows: n, cols: outDim, bias: bias)
         }
-        return
-      }
-      if let bias, !accumulate {
-        for r in 0..<n { (output + r * outDim).update(from: bias, count: outDim) }
-      }
-      BLAS.sgemm(transB: true, m: n, n: outDim, k: inDim, a: input, lda: inDim, b: weight, ldb: inDim,
-                 beta: accumulate || bias != nil ? 1 : 0, c: output, ldc: outDim)
-      if gelu {
-        for r in 0..<n { Kernels.geluInPlace(output + r * outDim, count: outDim) }
       }
     }
     let eps = c.layerNormEps

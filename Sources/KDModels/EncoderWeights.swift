@@ -49,10 +49,7 @@ final class FloatBuffer: @unchecked Sendable {
 /// A dense weight packed for `AMXKernels.multiply` (bf16 hi/lo parts in AMX tile order).
 final class PackedWeight: @unchecked Sendable {
   let storage: FloatBuffer
-  let n: Int, k: Int
   init(_ w: FloatBuffer, n: Int, k: Int) {
-    self.n = n
-    self.k = k
     storage = FloatBuffer(count: (AMXKernels.packedBytes(n: n, k: k) + 3) / 4)
     AMXKernels.pack(w.p, n: n, k: k, into: storage.raw)
   }
