@@ -112,6 +112,11 @@ struct Cache: ParsableCommand {
   @Option(name: .long, help: "Seconds to wait for any line from --teacher-cmd.")
   var responseTimeout: Double = 600
 
+  @Option(name: .long, help: ArgumentHelp(
+    "Cache shard K of N (0-based) into <db>.shard-K-of-N.sqlite: an ingest shard store is cached whole; from a whole store, a copy is made and only the examples whose text hashes to K are computed. Default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX/KD_SHARD_COUNT; 0/1 for no sharding.",
+    valueName: "K/N"))
+  var shard: String?
+
   func validate() throws {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
     guard commitEvery > 0 else { throw ValidationError("--commit-every must be positive") }
@@ -186,14 +191,15 @@ struct Cache: ParsableCommand {
   }
 
   func cacheOutputs() throws -> Int32 {
-    guard FileManager.default.fileExists(atPath: common.db) else {
-      throw KDError(.io, "no such database (run kd-ingest first, or pass --db)", file: common.db)
+    var options = try options()
+    let database = try shardDatabase(&options)
+    guard FileManager.default.fileExists(atPath: database) else {
+      throw KDError(.io, "no such database (run kd-ingest first, or pass --db)", file: database)
     }
-    let options = try options()
     let backend = try makeBackend()
     defer { try? backend.close() }
     // Lock first, then open: a connection opened before waiting could read a stale snapshot.
-    let stage = try StageRun.begin(stage: "teacher-cache", database: common.db, commandLine: currentCommandLine,
+    let stage = try StageRun.begin(stage: "teacher-cache", database: database, commandLine: currentCommandLine,
                                    lockTimeout: lockTimeout, holder: "teacher-cache", onWait: { Log.info($0) })
     let store = stage.store
     let runID = stage.runID
@@ -242,6 +248,51 @@ struct Cache: ParsableCommand {
       printJSON(out)
     }
     return KDExit.code(for: status)
+  }
+}
+
+extension Cache {
+  /// The store this run writes: `--db` itself, or the shard store `<db>.shard-K-of-N.sqlite`.
+  ///
+  /// - an ingest shard store (by file) is cached whole: it already is the shard;
+  /// - otherwise a copy of the whole `--db` store is made once (`VACUUM INTO`),
+  ///   marked as an example shard, and only the examples whose text hashes to K
+  ///   are computed in it (every copy fits the same head on the same labels).
+  func shardDatabase(_ options: inout TeacherCacheOptions) throws -> String {
+    guard let (spec, origin) = try ShardSpec.resolve(shard), !spec.isWhole else { return common.db }
+    if task.isEmpty {
+      throw KDError(.usage, "with a shard (\(spec), from \(origin.rawValue)), name the tasks with --task, so that every shard names its teachers the same way", field: "--task")
+    }
+    options.skipAbsentTasks = true
+    let path = spec.storePath(for: common.db)
+    if !FileManager.default.fileExists(atPath: path) {
+      guard FileManager.default.fileExists(atPath: common.db) else {
+        throw KDError(.io, "neither the shard store \(path) (kd-ingest --shard \(spec)) nor a whole store exists", file: common.db)
+      }
+      let whole = try Store.open(path: common.db, readOnly: true)
+      if let s = try whole.storeShard() {
+        throw KDError(.input, "\(common.db) holds \(s), not a whole corpus: pass the --db the shards were named after", file: common.db)
+      }
+      Log.info("shard \(spec) (from \(origin.rawValue)): copying \(common.db) to \(path)")
+      let lock = try WriterLock(databasePath: path, stage: "teacher-cache copy", timeout: lockTimeout) { Log.info($0) }
+      defer { lock.release() }
+      if !FileManager.default.fileExists(atPath: path) {
+        try whole.copy(to: path) { copy in
+          try copy.transaction { try copy.claimShard(StoreShard(kind: .examples, shard: spec)) }
+        }
+      }
+    }
+    let store = try Store.open(path: path, readOnly: true)
+    switch try store.storeShard() {
+    case let s? where s.shard == spec && s.kind == .files:
+      Log.info("shard \(spec) (from \(origin.rawValue)): caching the ingest shard store \(path)")
+    case let s? where s.shard == spec && s.kind == .examples:
+      Log.info("shard \(spec) (from \(origin.rawValue)): caching the examples of shard \(spec.index) in \(path)")
+      options.shard = spec
+    case let s:
+      throw KDError(.input, "\(path) holds \(s.map(\.description) ?? "a whole corpus"), not shard \(spec)", file: path)
+    }
+    return path
   }
 }
 
