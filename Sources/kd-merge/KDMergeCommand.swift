@@ -52,11 +52,14 @@ struct KDMergeCommand: ParsableCommand {
       let paths = try StorePaths.expand(inputs)
       var lastLine = Date()
       var copied = 0
+      // Tests slow the merge down to kill it half-way (tests only; undocumented).
+      let testDelay = ProcessInfo.processInfo.environment["KD_MERGE_TEST_DELAY_MS"].flatMap { UInt32($0) } ?? 0
       let summary = try StoreMerge.merge(
         inputs: paths, output: output, commandLine: currentCommandLine, lockTimeout: lockTimeout,
         log: { Log.info($0) },
         afterSource: {
           copied += 1
+          if testDelay > 0 { usleep(testDelay * 1000) }
           if Date().timeIntervalSince(lastLine) >= 30 {
             Log.info("merge: \(copied) source files copied")
             lastLine = Date()
