@@ -317,7 +317,7 @@ struct Dump: ParsableCommand {
   func run() throws {
     common.configureLogging()
     try runStage(tool: "kd-teacher-cache dump") {
-      let store = try Store.open(path: common.db, readOnly: true)
+      let store = try Store.open(path: try StoreView.resolve(common.db), readOnly: true)
       let all = try store.teachers()
       let record: TeacherRecord
       if let teacher {
@@ -361,7 +361,7 @@ struct List: ParsableCommand {
   func run() throws {
     common.configureLogging()
     try runStage(tool: "kd-teacher-cache list") {
-      let store = try Store.open(path: common.db, readOnly: true)
+      let store = try Store.open(path: try StoreView.resolve(common.db), readOnly: true)
       var rows: [[String: Any]] = []
       for t in try store.teachers() {
         let sizes = try store.teacherOutputSizes(teacherID: t.id)

@@ -139,13 +139,21 @@ struct ShardMergeTests {
 
     // The same student with the same seed.
     var students: [Data] = []
-    for db in ["whole.sqlite", "merged.sqlite"] {
+    // The shards read together without kd-merge (a glob) give that student too.
+    for db in ["whole.sqlite", "merged.sqlite", "s.shard-*-of-4.sqlite"] {
       let out = dir.file("models-" + db)
       let r = try run("kd-train", ["--db", db, "--task", "banking_intents", "--epochs", "2", "--seed", "7", "--out", out, "-q"], in: dir)
       #expect(r.status == 0, "\(r.stderr)")
       students.append(try Data(contentsOf: URL(fileURLWithPath: out + "/banking_intents/kd/best/model.safetensors")))
     }
     #expect(students[0] == students[1], "kd-train gave different students")
+    #expect(students[0] == students[2], "kd-train on the shards read together gave another student")
+    let dump = try run("kd-teacher-cache", ["dump", "--db", "s.shard-0-of-4.sqlite,s.shard-1-of-4.sqlite,s.shard-2-of-4.sqlite,s.shard-3-of-4.sqlite",
+                                            "--teacher", "hash-teacher/banking_intents"], in: dir)
+    #expect(dump.status == 0 && dump.stdout.split(separator: "\n").count == lw.keys.filter { $0.hasPrefix("hash-teacher/banking_intents#") }.count,
+            "\(dump.stderr)")
+    let missing = try run("kd-report", ["--db", "s.shard-0-of-4.sqlite,s.shard-1-of-4.sqlite,s.shard-3-of-4.sqlite"], in: dir)
+    #expect(missing.status == 1 && missing.stderr.contains("shard 2 of 4 is missing"), "\(missing.stderr)")
 
     // Idempotent: a rerun does nothing.
     let again = try run("kd-merge", ["merged.sqlite", "s.shard-*-of-4.sqlite", "--json"], in: dir)
