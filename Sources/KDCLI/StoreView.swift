@@ -35,7 +35,7 @@ public enum StoreView {
   static func viewPath(for inputs: [String]) -> String {
     let first = inputs[0] as NSString
     var name = first.lastPathComponent
-    if let r = name.range(of: #"\.shard-\d+-of-\d+"#, options: .regularExpression) { name.removeSubrange(r) }
+    if let r = name.range(of: #"\.(teacher-)?shard-\d+-of-\d+"#, options: .regularExpression) { name.removeSubrange(r) }
     let stem = ((name as NSString).deletingPathExtension as String)
     let dir = first.deletingLastPathComponent.isEmpty ? "." : first.deletingLastPathComponent
     let folder = FileManager.default.isWritableFile(atPath: dir) ? dir : NSTemporaryDirectory()

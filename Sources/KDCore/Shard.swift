@@ -105,11 +105,12 @@ public struct ShardSpec: Sendable, Equatable, Hashable, CustomStringConvertible 
   }
 
   /// The store file of this shard next to `database`: `data.sqlite` becomes
-  /// `data.shard-2-of-4.sqlite` (shard 2 of 4, 0-based).
-  public func storePath(for database: String) -> String {
+  /// `data.shard-2-of-4.sqlite` (shard 2 of 4, 0-based) for kd-ingest, and
+  /// `data.teacher-shard-2-of-4.sqlite` for kd-teacher-cache sharding a whole store.
+  public func storePath(for database: String, teacher: Bool = false) -> String {
     let ns = database as NSString
     let ext = ns.pathExtension
     let stem = ext.isEmpty ? database : ns.deletingPathExtension
-    return stem + ".shard-\(index)-of-\(count)" + (ext.isEmpty ? "" : "." + ext)
+    return stem + (teacher ? ".teacher-shard-" : ".shard-") + "\(index)-of-\(count)" + (ext.isEmpty ? "" : "." + ext)
   }
 }

@@ -113,7 +113,7 @@ struct Cache: ParsableCommand {
   var responseTimeout: Double = 600
 
   @Option(name: .long, help: ArgumentHelp(
-    "Cache shard K of N (0-based) into <db>.shard-K-of-N.sqlite: an ingest shard store is cached whole; from a whole store, a copy is made and only the examples whose text hashes to K are computed. Default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX/KD_SHARD_COUNT; 0/1 for no sharding.",
+    "Cache shard K of N (0-based): the ingest shard store <db>.shard-K-of-N.sqlite is cached whole when it exists; otherwise the whole store <db> is copied to <db>.teacher-shard-K-of-N.sqlite and only the examples whose text hashes to K are computed there. Default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX/KD_SHARD_COUNT; 0/1 for no sharding.",
     valueName: "K/N"))
   var shard: String?
 
@@ -264,10 +264,12 @@ extension Cache {
       throw KDError(.usage, "with a shard (\(spec), from \(origin.rawValue)), name the tasks with --task, so that every shard names its teachers the same way", field: "--task")
     }
     options.skipAbsentTasks = true
-    let path = spec.storePath(for: common.db)
+    // An ingest shard store is cached whole; otherwise the whole store is sharded by example.
+    let ingestShard = spec.storePath(for: common.db)
+    let path = FileManager.default.fileExists(atPath: ingestShard) ? ingestShard : spec.storePath(for: common.db, teacher: true)
     if !FileManager.default.fileExists(atPath: path) {
       guard FileManager.default.fileExists(atPath: common.db) else {
-        throw KDError(.io, "neither the shard store \(path) (kd-ingest --shard \(spec)) nor a whole store exists", file: common.db)
+        throw KDError(.io, "neither the ingest shard store \(ingestShard) (kd-ingest --shard \(spec)) nor a whole store to shard by example exists", file: common.db)
       }
       let whole = try Store.open(path: common.db, readOnly: true)
       if let s = try whole.storeShard() {

@@ -48,6 +48,7 @@ import Testing
     let counts = shards.map { s in paths.filter { s.containsFile($0) }.count }
     #expect(counts.allSatisfy { $0 > 60 }, "\(counts)")
     #expect(shards[2].storePath(for: "out/data.sqlite") == "out/data.shard-2-of-4.sqlite")
+    #expect(shards[2].storePath(for: "out/data.sqlite", teacher: true) == "out/data.teacher-shard-2-of-4.sqlite")
     #expect(ShardSpec.index(ofKey: "file:a.csv", count: 4) == Int(StableHash.fnv1a64("file:a.csv") % 4))
   }
 }
@@ -170,7 +171,8 @@ struct ShardMergeTests {
       let c = try run("kd-teacher-cache", ["--db", "w2.sqlite", "--teacher-cmd", teacherCmd, "-q"] + tasks, in: dir, env: env)
       #expect(c.status == 0, "\(c.stderr)")
     }
-    let m = try run("kd-merge", ["m.sqlite", "w2.shard-*-of-3.sqlite"], in: dir)
+    #expect(FileManager.default.fileExists(atPath: dir.file("w2.teacher-shard-2-of-3.sqlite")))
+    let m = try run("kd-merge", ["m.sqlite", "w2.teacher-shard-*-of-3.sqlite"], in: dir)
     #expect(m.status == 0, "\(m.stderr)")
     let lw = try Self.logits(dir.file("whole.sqlite")), lm = try Self.logits(dir.file("m.sqlite"))
     #expect(lw.count > 1000 && Set(lw.keys) == Set(lm.keys))
