@@ -26,7 +26,11 @@ public enum StorePaths {
         if let c = g.gl_pathv[i] { matches.append(String(cString: c)) }
       }
       // Lock files, WAL and shared-memory files and merge scratch files sit beside stores.
-      out += matches.filter { m in ![".lock", "-wal", "-shm", "-journal", ".merging"].contains { m.hasSuffix($0) } }.sorted()
+      // Views of stores read together (StoreView) are never inputs themselves.
+      out += matches.filter { m in
+        ![".lock", "-wal", "-shm", "-journal", ".merging", ".copying"].contains { m.hasSuffix($0) }
+          && m.range(of: #"\.view-[0-9a-f]{8}\.sqlite$"#, options: .regularExpression) == nil
+      }.sorted()
     }
     return out
   }
