@@ -33,6 +33,9 @@ struct TeacherCacheCommand: ParsableCommand {
       """,
     subcommands: [Cache.self, Dump.self, List.self],
     defaultSubcommand: Cache.self)
+
+  /// `--help` also lists the options of `cache`, the default command.
+  static func main() { DefaultCommandHelp.main(root: Self.self, default: Cache.self) }
 }
 
 

@@ -11,4 +11,7 @@ struct KDTrainCommand: ParsableCommand {
     abstract: "Distil a small student from cached teacher outputs, evaluate it, and use it.",
     subcommands: [Train.self, Predict.self, Bench.self],
     defaultSubcommand: Train.self)
+
+  /// `--help` also lists the options of `train`, the default command.
+  static func main() { DefaultCommandHelp.main(root: Self.self, default: Train.self) }
 }
