@@ -104,7 +104,7 @@ let package = Package(
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTensor", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
-    .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], exclude: ["Resources"], swiftSettings: common),
     .testTarget(name: "KDReportTests", dependencies: ["KDReport", "KDTestSupport"], swiftSettings: common),
   ]
 )
