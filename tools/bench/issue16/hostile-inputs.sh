@@ -32,7 +32,7 @@ for bin in "$@"; do
     /usr/bin/time -f "%M %e %U %S" -o "$work/time" "$bin/kd-ingest" "$work/$input" --db "$db" --tokenizer none -q >/dev/null 2>&1
     code=$?
     set -e
-    read -r kb wall user sys < "$work/time"
+    read -r kb wall user sys < <(tail -n 1 "$work/time")   # GNU time prefixes "Command exited with non-zero status N"
     examples=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from examples').fetchone()[0])" "$db" 2>/dev/null || echo "-")
     printf "%-40s %-9s %10.0f %8.1f %8.1f %5s %s\n" "$bin" "$input" "$(echo "$kb/1024" | bc -l)" "$wall" "$(echo "$user+$sys" | bc -l)" "$code" "$examples"
   done
