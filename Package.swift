@@ -23,6 +23,7 @@ let package = Package(
     .executable(name: "kd-teacher-cache", targets: ["kd-teacher-cache"]),
     .executable(name: "kd-train", targets: ["kd-train"]),
     .executable(name: "kd-report", targets: ["kd-report"]),
+    .executable(name: "kd-merge", targets: ["kd-merge"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -80,6 +81,10 @@ let package = Package(
     .executableTarget(
       name: "kd-train",
       dependencies: ["KDCLI", "KDTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
+    .executableTarget(
+      name: "kd-merge",
+      dependencies: ["KDCLI", "KDStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
     .executableTarget(name: "kd-readbench", dependencies: ["KDCore", "KDIngest"], swiftSettings: common),
     .executableTarget(

@@ -29,6 +29,10 @@ public struct TeacherCacheOptions: Sendable {
   /// Compute at most this many examples per task in this run.
   public var limit: Int?
   public var head = HeadOptions()
+  /// Compute only the examples of this shard (by a hash of their text); the others are skipped as `other_shard`.
+  public var shard: ShardSpec?
+  /// The store is one shard of a corpus: a `--task` with no examples here is skipped, not an error.
+  public var skipAbsentTasks = false
 
   public init() {}
 }
@@ -139,6 +143,17 @@ public final class TeacherCache: TeacherPreparationContext {
           : "the database has no labeled task: a teacher predicts a task's labels, so ingest labeled data (or a task's label set) first",
         file: store.path)
     }
+    if !options.taskNames.isEmpty && options.skipAbsentTasks {
+      var out: [(task: TaskRecord, qualified: Bool)] = []
+      for n in options.taskNames {
+        guard let t = try store.task(named: n), try store.teacherCoverage(teacherID: nil, taskID: t.id).eligible > 0 else {
+          log("task \(n) has no examples in this shard: nothing to cache for it")
+          continue
+        }
+        out.append((t, options.taskNames.count > 1))
+      }
+      return out
+    }
     if !options.taskNames.isEmpty {
       return try options.taskNames.map { n in
         guard let t = try store.task(named: n) else {
@@ -217,6 +232,14 @@ public final class TeacherCache: TeacherPreparationContext {
     var pending = try store.pendingTeacherExamples(teacherID: teacher.id, taskID: task.id, tokenizerID: tokenizerID)
     if tokenizerID != nil, let first = pending.first(where: { $0.tokenCount == nil }) {
       throw KDError(.internalError, "example \(first.exampleID) is still not tokenized with the teacher's tokenizer")
+    }
+    if let shard = options.shard {
+      // Stable: an example's shard depends only on its text.
+      var hashes: [Int64: UInt64] = [:]
+      for e in try store.exampleTextHashes() { hashes[e.id] = e.hash }
+      let before = pending.count
+      pending = pending.filter { shard.containsText(hash: hashes[$0.exampleID] ?? 0) }
+      if before > pending.count { summary.skipped["other_shard"] = before - pending.count }
     }
     if let limit = options.limit, pending.count > limit {
       summary.skipped["limit"] = pending.count - limit

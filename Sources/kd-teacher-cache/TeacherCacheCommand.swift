@@ -115,6 +115,11 @@ struct Cache: ParsableCommand {
   @Option(name: .long, help: "Seconds to wait for any line from --teacher-cmd.")
   var responseTimeout: Double = 600
 
+  @Option(name: .long, help: ArgumentHelp(
+    "Cache shard K of N (0-based): the ingest shard store <db>.shard-K-of-N.sqlite is cached whole when it exists; otherwise the whole store <db> is copied to <db>.teacher-shard-K-of-N.sqlite and only the examples whose text hashes to K are computed there. Default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX/KD_SHARD_COUNT; 0/1 for no sharding.",
+    valueName: "K/N"))
+  var shard: String?
+
   func validate() throws {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
     guard commitEvery > 0 else { throw ValidationError("--commit-every must be positive") }
@@ -189,14 +194,15 @@ struct Cache: ParsableCommand {
   }
 
   func cacheOutputs() throws -> Int32 {
-    guard FileManager.default.fileExists(atPath: common.db) else {
-      throw KDError(.io, "no such database (run kd-ingest first, or pass --db)", file: common.db)
+    var options = try options()
+    let database = try shardDatabase(&options)
+    guard FileManager.default.fileExists(atPath: database) else {
+      throw KDError(.io, "no such database (run kd-ingest first, or pass --db)", file: database)
     }
-    let options = try options()
     let backend = try makeBackend()
     defer { try? backend.close() }
     // Lock first, then open: a connection opened before waiting could read a stale snapshot.
-    let stage = try StageRun.begin(stage: "teacher-cache", database: common.db, commandLine: currentCommandLine,
+    let stage = try StageRun.begin(stage: "teacher-cache", database: database, commandLine: currentCommandLine,
                                    lockTimeout: lockTimeout, holder: "teacher-cache", onWait: { Log.info($0) })
     let store = stage.store
     let runID = stage.runID
@@ -248,6 +254,53 @@ struct Cache: ParsableCommand {
   }
 }
 
+extension Cache {
+  /// The store this run writes: `--db` itself, or the shard store `<db>.shard-K-of-N.sqlite`.
+  ///
+  /// - an ingest shard store (by file) is cached whole: it already is the shard;
+  /// - otherwise a copy of the whole `--db` store is made once (`VACUUM INTO`),
+  ///   marked as an example shard, and only the examples whose text hashes to K
+  ///   are computed in it (every copy fits the same head on the same labels).
+  func shardDatabase(_ options: inout TeacherCacheOptions) throws -> String {
+    guard let (spec, origin) = try ShardSpec.resolve(shard), !spec.isWhole else { return common.db }
+    if task.isEmpty {
+      throw KDError(.usage, "with a shard (\(spec), from \(origin.rawValue)), name the tasks with --task, so that every shard names its teachers the same way", field: "--task")
+    }
+    options.skipAbsentTasks = true
+    // An ingest shard store is cached whole; otherwise the whole store is sharded by example.
+    let ingestShard = spec.storePath(for: common.db)
+    let path = FileManager.default.fileExists(atPath: ingestShard) ? ingestShard : spec.storePath(for: common.db, teacher: true)
+    if !FileManager.default.fileExists(atPath: path) {
+      guard FileManager.default.fileExists(atPath: common.db) else {
+        throw KDError(.io, "neither the ingest shard store \(ingestShard) (kd-ingest --shard \(spec)) nor a whole store to shard by example exists", file: common.db)
+      }
+      let whole = try Store.open(path: common.db, readOnly: true)
+      if let s = try whole.storeShard() {
+        throw KDError(.input, "\(common.db) holds \(s), not a whole corpus: pass the --db the shards were named after", file: common.db)
+      }
+      Log.info("shard \(spec) (from \(origin.rawValue)): copying \(common.db) to \(path)")
+      let lock = try WriterLock(databasePath: path, stage: "teacher-cache copy", timeout: lockTimeout) { Log.info($0) }
+      defer { lock.release() }
+      if !FileManager.default.fileExists(atPath: path) {
+        try whole.copy(to: path) { copy in
+          try copy.transaction { try copy.claimShard(StoreShard(kind: .examples, shard: spec)) }
+        }
+      }
+    }
+    let store = try Store.open(path: path, readOnly: true)
+    switch try store.storeShard() {
+    case let s? where s.shard == spec && s.kind == .files:
+      Log.info("shard \(spec) (from \(origin.rawValue)): caching the ingest shard store \(path)")
+    case let s? where s.shard == spec && s.kind == .examples:
+      Log.info("shard \(spec) (from \(origin.rawValue)): caching the examples of shard \(spec.index) in \(path)")
+      options.shard = spec
+    case let s:
+      throw KDError(.input, "\(path) holds \(s.map(\.description) ?? "a whole corpus"), not shard \(spec)", file: path)
+    }
+    return path
+  }
+}
+
 struct Dump: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Print cached outputs as JSON lines: example id, document, split, text, labels, logits, probabilities, top class.")
@@ -269,7 +322,7 @@ struct Dump: ParsableCommand {
   func run() throws {
     common.configureLogging()
     try runStage(tool: "kd-teacher-cache dump") {
-      let store = try Store.open(path: common.db, readOnly: true)
+      let store = try Store.open(path: try StoreView.resolve(common.db), readOnly: true)
       let all = try store.teachers()
       let record: TeacherRecord
       if let teacher {
@@ -313,7 +366,7 @@ struct List: ParsableCommand {
   func run() throws {
     common.configureLogging()
     try runStage(tool: "kd-teacher-cache list") {
-      let store = try Store.open(path: common.db, readOnly: true)
+      let store = try Store.open(path: try StoreView.resolve(common.db), readOnly: true)
       var rows: [[String: Any]] = []
       for t in try store.teachers() {
         let sizes = try store.teacherOutputSizes(teacherID: t.id)

@@ -132,7 +132,7 @@ struct Train: ParsableCommand {
     common.configureLogging()
     Interruption.shared.install()
     try runStage(tool: "kd-train") {
-      var request = TrainingRequest(databases: [common.db] + flags.extraDB)
+      var request = TrainingRequest(databases: [try StoreView.resolve(common.db)] + flags.extraDB)
       request.tasks = flags.task
       request.teachers = flags.teacher
       request.options = try flags.options()
