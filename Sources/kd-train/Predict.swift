@@ -35,7 +35,7 @@ struct Predict: ParsableCommand {
     try runStage(tool: "kd-train predict") {
       let predictor = try Predictor(checkpoint: model, tokenizerPath: tokenizer)
       let k = max(1, min(top, predictor.labels.count))
-      let name = PredictionJSON.modelName(checkpoint: model)
+      let name = StudentCheckpoint.displayName(path: model)
       func handle(_ line: String) {
         let p = predictor.probabilities(for: [line])[0]
         let order = p.indices.sorted { p[$0] > p[$1] }

@@ -11,20 +11,4 @@ enum PredictionJSON {
     return ["text": text, "label": labels[order[0]], "probabilities": all, "model": model, "student": student,
             "top": topLabels]
   }
-
-  /// A checkpoint's name: `<task>/<name>` for the trainer's `<root>/<task>/<name>/best` folders
-  /// (the task read from config.json), else the folder's own name.
-  static func modelName(checkpoint path: String) -> String {
-    var url = URL(fileURLWithPath: path).standardizedFileURL
-    if ["best", "state"].contains(url.lastPathComponent) { url.deleteLastPathComponent() }
-    let folder = url.lastPathComponent
-    let config = URL(fileURLWithPath: path).appendingPathComponent("config.json")
-    if let data = try? Data(contentsOf: config),
-      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      let task = object["task"] as? String, !task.isEmpty, task != folder
-    {
-      return task + "/" + folder
-    }
-    return folder
-  }
 }
