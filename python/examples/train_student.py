@@ -54,13 +54,13 @@ def macro_f1(pred: np.ndarray, gold: np.ndarray, classes: int) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def evaluate(model: nn.Module, reader: KDReader) -> dict:
+def evaluate(model: nn.Module, reader: KDReader, device: torch.device) -> dict:
     model.eval()
     preds, gold = [], []
     with torch.no_grad():
         for b in reader.batches(batch_size=256):
-            logits = model(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["attention_mask"]))
-            preds.append(logits.argmax(-1).numpy())
+            logits = model(torch.from_numpy(b["input_ids"]).to(device), torch.from_numpy(b["attention_mask"]).to(device))
+            preds.append(logits.argmax(-1).cpu().numpy())
             gold.append(b["labels"])
     if not preds:
         return {"examples": 0, "accuracy": float("nan"), "macro_f1": float("nan")}
@@ -84,6 +84,8 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="torch device (default: cuda when available)")
     ap.add_argument("--save", help="write the best state_dict here")
     a = ap.parse_args()
 
@@ -95,7 +97,8 @@ def main() -> int:
     val = KDReader(a.db, task=task, split="validation", teachers=a.teacher, require_label=True, max_tokens=a.max_tokens)
     test = KDReader(a.db, task=task, split="test", teachers=a.teacher, require_label=True, max_tokens=a.max_tokens)
     classes = train.reader.num_classes
-    model = BagOfTokens(train.vocab_size, a.dim, classes)
+    device = torch.device(a.device)
+    model = BagOfTokens(train.vocab_size, a.dim, classes).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
     loader = DataLoader(train, batch_size=a.batch_size, num_workers=a.workers, collate_fn=torch_collate)
     t = a.temperature
@@ -106,8 +109,9 @@ def main() -> int:
         train.set_epoch(epoch)
         seen, total = 0, 0.0
         for b in loader:
+            b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
             logits = model(b["input_ids"], b["attention_mask"])
-            loss = torch.zeros(())
+            loss = torch.zeros((), device=device)
             labeled = b["labels"] >= 0
             if a.alpha > 0 and labeled.any():
                 loss = loss + a.alpha * F.cross_entropy(logits[labeled], b["labels"][labeled], reduction="sum")
@@ -123,7 +127,7 @@ def main() -> int:
             opt.step()
             seen += len(b["labels"])
             total += float(loss) * len(b["labels"])
-        v = evaluate(model, val)
+        v = evaluate(model, val, device)
         history.append({"epoch": epoch, "train_examples": seen, "train_loss": total / max(1, seen), **v})
         print(f"epoch {epoch}: loss {total / max(1, seen):.4f}, validation accuracy {v['accuracy']:.3f}, "
               f"macro-F1 {v['macro_f1']:.3f}", file=sys.stderr)
@@ -133,7 +137,7 @@ def main() -> int:
     if best_state is not None:
         model.load_state_dict(best_state)
     result = {"task": task, "labels": train.labels, "alpha": a.alpha, "temperature": t, "epochs": history,
-              "test": evaluate(model, test), "seconds": time.time() - start}
+              "test": evaluate(model, test, device), "device": str(device), "seconds": time.time() - start}
     if a.save:
         torch.save(model.state_dict(), a.save)
     print(json.dumps(result))
