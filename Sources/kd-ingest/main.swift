@@ -34,7 +34,7 @@ struct KDIngestCommand: ParsableCommand {
 
   @OptionGroup var common: CommonOptions
 
-  @Option(help: "A HF tokenizer.json (or BERT vocab.txt) to tokenize examples with. Default: models/all-MiniLM-L6-v2/tokenizer.json when present; 'none' to skip.")
+  @Option(help: "A HF tokenizer.json (or BERT vocab.txt) to tokenize examples with. Default: the default teacher's tokenizer.json ($KD_TEACHER, $KD_MODELS, ./models, then the install's share/kd/models); 'none' to skip.")
   var tokenizer: String?
 
   @Option(help: "A corpus manifest (YAML) applied at the corpus root.")

@@ -17,8 +17,9 @@ struct TeacherCacheCommand: ParsableCommand {
       run loses at most one chunk and a rerun continues. Safe from cron: one writer
       at a time holds <db>.lock.
 
-      `kd-teacher-cache` alone caches for the DB's task with models/all-MiniLM-L6-v2
-      (or $KD_TEACHER). See docs/teacher-cache.md.
+      `kd-teacher-cache` alone caches for the DB's task with the default teacher
+      all-MiniLM-L6-v2: $KD_TEACHER, else found in $KD_MODELS, ./models or the
+      install's share/kd/models. See docs/teacher-cache.md.
 
       Examples:
         kd-teacher-cache
@@ -46,7 +47,7 @@ struct Cache: ParsableCommand {
 
   @OptionGroup var common: CommonOptions
 
-  @Option(name: .long, help: "Teacher checkpoint directory (config.json, model.safetensors, tokenizer.json). Default: $KD_TEACHER or models/all-MiniLM-L6-v2.")
+  @Option(name: .long, help: "Teacher checkpoint directory (config.json, model.safetensors, tokenizer.json). Default: $KD_TEACHER, else all-MiniLM-L6-v2 in $KD_MODELS, ./models or the install's share/kd/models.")
   var teacher: String?
 
   @Option(name: .long, help: "Run an external teacher: a shell command speaking kd's JSON-lines protocol (schemas/teacher-protocol.schema.json).")
@@ -176,8 +177,7 @@ struct Cache: ParsableCommand {
       if matmul != "auto" { Log.warning("--matmul applies to native teachers; the external teacher computes its own way") }
       return try ExternalTeacher(command: cmd, responseTimeout: responseTimeout)
     }
-    let dir = teacher ?? ProcessInfo.processInfo.environment["KD_TEACHER"].flatMap { $0.isEmpty ? nil : $0 }
-      ?? "models/all-MiniLM-L6-v2"
+    let dir = try teacher ?? ModelPaths.defaultTeacher()
     let t = try EncoderTeacher.load(
       directory: dir, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, maxTokens: maxTokens, matmul: mode)
     Log.info("teacher \(t.defaultName): dense layers \(t.encoder.effectiveMatmul == .fp32 ? "fp32 (OpenBLAS)" : "on AMX tiles (bf16x3)")")
