@@ -127,6 +127,8 @@ struct Train: ParsableCommand {
   var out: String?
   @Flag(help: "Ignore a saved state and train from scratch.")
   var restart = false
+  @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for a running kd-ingest or kd-teacher-cache to finish writing the database (then exit 4).")
+  var lockTimeout: Double = 600
 
   func run() throws {
     common.configureLogging()
@@ -140,6 +142,7 @@ struct Train: ParsableCommand {
       request.name = name
       request.outputRoot = out
       request.restart = restart
+      request.lockTimeout = lockTimeout
       request.commandLine = currentCommandLine
       let session = TrainingSession(request: request)
       session.log = { Log.info($0) }
@@ -155,6 +158,7 @@ struct Train: ParsableCommand {
         printJSON(encodable: ["tasks": outcomes])
       } else {
         print(comparisonTable(outcomes.flatMap(\.rows)), terminator: "")
+        print(duplicatesSummary(outcomes), terminator: "")
       }
       return KDExit.success
     }
