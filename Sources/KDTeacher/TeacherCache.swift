@@ -515,8 +515,9 @@ public final class TeacherCache: TeacherPreparationContext {
     let saved = spill.load()
     var seen = Set<Int64>()
     let missing = exampleIDs.filter { saved[$0] == nil && seen.insert($0).inserted }
-    if !saved.isEmpty {
-      log("reusing \(exampleIDs.count - missing.count) embeddings saved by an earlier run; embedding \(missing.count)")
+    let reused = exampleIDs.count - missing.count
+    if reused > 0 {
+      log("reusing \(reused) embeddings saved by an earlier run; embedding \(missing.count)")
     }
     var byID = saved
     if !missing.isEmpty {
