@@ -71,7 +71,7 @@ public final class TrainingSession {
     for (i, p) in request.databases.enumerated() {
       do {
         locks.append(try WriterLock(databasePath: p, stage: "kd-train", timeout: request.lockTimeout) { [log] in log($0) })
-      } catch let e as KDError where i > 0 && e.message.hasPrefix("cannot open lock file") {
+      } catch let e as KDError where i > 0 && e.kind == .io {
         // A read-only extra database: nothing can write it either.
         log("warning: \(e.message) (\(p)); reading it without the lock")
       }

@@ -49,9 +49,9 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "Only examples of this domain (repeatable).")
   var domain: [String] = []
   @Option(help: "Embedding width.")
-  var dim = 64
-  @Option(help: "Hashed bigram buckets (0: unigrams only).")
-  var buckets = 1 << 17
+  var dim = 32
+  @Option(help: "Hashed bigram buckets (0: unigrams only; e.g. 131072 adds hashed bigrams).")
+  var buckets = 0
   @Option(help: "Hidden widths of the mlp student, comma-separated.")
   var hidden = "256"
   @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length.")

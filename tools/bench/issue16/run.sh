@@ -5,7 +5,8 @@
 #   tools/bench/issue16/run.sh [OUT_DIR] [BIN]     (default out/issue16, .build/release)
 # Env: TASKS (default: the three), FRACTIONS (default "0.1 1"), SWEEP (student
 # settings, ";"-separated kd-train flags; default: the old and new defaults and
-# two smaller ones). Prints one JSON line per (task, fraction, setting) on stdout.
+# one other small one; the first runs with --compare, the others train the KD
+# student only). Prints one JSON line per (task, fraction, setting) on stdout.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 out=${1:-$root/out/issue16}
@@ -14,7 +15,7 @@ shared=${KD_SHARED_CORPORA:-$root/../shared/corpora}
 teacher=$root/models/all-MiniLM-L6-v2
 tasks=${TASKS:-"medical_abstracts_tc claudette banking77"}
 fractions=${FRACTIONS:-"0.1 1"}
-sweep=${SWEEP:-"--dim 64 --buckets 131072;--dim 32 --buckets 0;--dim 16 --buckets 32768;--dim 16 --buckets 0"}
+sweep=${SWEEP:-"--dim 32 --buckets 0;--dim 64 --buckets 131072;--dim 16 --buckets 32768"}
 db=$out/data.sqlite
 mkdir -p "$out"
 if [ ! -d "$shared" ]; then echo "skip: $shared is absent" >&2; exit 0; fi
@@ -27,10 +28,14 @@ for t in $tasks; do
     "$bin/kd-teacher-cache" --db "$db" --teacher "$teacher" --name "$name" --task "$t" \
       --label-fraction "$f" --label-seed 0 -q
     IFS=';' read -ra settings <<< "$sweep"
+    first=1
     for s in "${settings[@]}"; do
       tag=$(echo "$s" | tr -d ' -')
+      # The first setting: teacher vs KD vs baseline (--compare); the others: the KD student only (size sweep).
+      mode=""; [ $first -eq 1 ] && mode=--compare
+      first=0
       # shellcheck disable=SC2086
-      "$bin/kd-train" --db "$db" --task "$t" --teacher "$name" --compare --label-fraction "$f" --label-seed 0 \
+      "$bin/kd-train" --db "$db" --task "$t" --teacher "$name" $mode --label-fraction "$f" --label-seed 0 \
         --out "$out/models/$f/$tag" $s ${TRAIN_ARGS:-} --json -q > "$out/compare-$t-$f-$tag.json"
       python3 - "$out/compare-$t-$f-$tag.json" "$t" "$f" "$s" <<'PY'
 import json, sys
