@@ -42,6 +42,8 @@ let package = Package(
 
     // Libraries, one per concern; dependencies point down.
     .target(name: "KDCore", swiftSettings: common),
+    // Accuracy, macro-F1, ECE and temperature scaling: one definition for kd-train, kd-teacher-cache and kd-report.
+    .target(name: "KDEval", swiftSettings: common),
     .target(name: "KDStore", dependencies: ["CSQLite", "KDCore"], swiftSettings: common + hotLoops),
     // Exclusivity is checked at compile time; the run-time checks cost ~10% of encoding (BENCHMARKS.md).
     .target(name: "KDTokenizers", dependencies: ["KDCore"], swiftSettings: common + hotLoops),
@@ -55,12 +57,12 @@ let package = Package(
     .target(name: "KDTensor", dependencies: ["KDCore", "COpenBLAS", "CKernels"], swiftSettings: common),
     .target(name: "KDModels", dependencies: ["KDCore", "KDTensor"], swiftSettings: common),
     .target(
-      name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels"],
+      name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval"],
       swiftSettings: common),
     .target(
-      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels"],
+      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval"],
       swiftSettings: common),
-    .target(name: "KDReport", dependencies: ["KDCore", "KDStore"], swiftSettings: common),
+    .target(name: "KDReport", dependencies: ["KDCore", "KDStore", "KDEval"], swiftSettings: common),
     // Student export: Hugging Face folders and ONNX graphs (docs/export.md).
     .target(
       name: "KDExport",
@@ -122,5 +124,6 @@ let package = Package(
     .testTarget(name: "KDExportTests", dependencies: ["KDExport", "KDTrain", "KDModels", "KDStore", "KDTokenizers", "KDTestSupport"],
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDReportTests", dependencies: ["KDReport", "KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDEvalTests", dependencies: ["KDEval"], swiftSettings: common),
   ]
 )
