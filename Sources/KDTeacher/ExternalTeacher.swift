@@ -194,7 +194,7 @@ public final class ExternalTeacher: TeacherBackend, @unchecked Sendable {
     let started = Date()
     return try r.next { _ in
       if interruptible && self.isInterrupted() {
-        throw KDError(.io, "interrupted while waiting for the teacher command (\(what))", field: "--teacher-cmd")
+        throw KDError.interrupted("interrupted while waiting for the teacher command (\(what)); committed work is kept")
       }
       let since: Date?
       if let owedSince { since = try owedSince() } else { since = started }

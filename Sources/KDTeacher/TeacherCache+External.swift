@@ -38,7 +38,7 @@ extension TeacherCache {
       while more {
         var chunkSummary = summary
         var stored = 0, examples = 0
-        more = try store.db.transaction {
+        more = try store.transaction {
           while stored < commitEvery {
             checkInterrupt()
             while drainDeadline == nil && nextPart < parts.count && pipeline.inFlight < window {

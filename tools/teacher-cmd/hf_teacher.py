@@ -41,6 +41,7 @@ import queue
 import struct
 import sys
 import threading
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -133,6 +134,7 @@ class Teacher:
         self.checkpoint = file_hash(weights) if os.path.exists(weights) else None
         self.head = None
         self.truncated = 0
+        self.stats = {"examples": 0, "batches": 0}
 
     def own_tokenizer_hashes(self):
         out = {}
@@ -271,6 +273,7 @@ def serve(teacher, args):
                 if not line.strip():
                     continue
                 pending.append(json.loads(line))
+                teacher.stats.setdefault("first_request", time.time())
                 if pending[-1].get("end_of_batch") or len(pending) >= args.batch_size:
                     batch, pending = pending, []
                     try:
@@ -298,6 +301,9 @@ def serve(teacher, args):
                 teacher.answer(batch, *out)
             except Exception as e:
                 fail_batch(batch, e)
+            teacher.stats["last_answer"] = time.time()
+            teacher.stats["examples"] += len(batch)
+            teacher.stats["batches"] += 1
 
     threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
     for t in threads:
@@ -331,7 +337,9 @@ def main():
     p.add_argument("--tokenizer-hash", help="kd tokenizer content hash whose ids this model reads (default: hash of its own tokenizer.json / vocab.txt)")
     p.add_argument("--json-logits", action="store_true", help="answer logits as JSON numbers even when kd accepts base64 float32")
     p.add_argument("--queue", type=int, default=4, help="batches buffered between the reader, the model and the writer")
+    p.add_argument("--stats", help="write timings (JSON, epoch seconds) to this file at exit (benchmarks)")
     args = p.parse_args()
+    stats = {"process_start": time.time()}
 
     line = sys.stdin.readline()
     if not line:
@@ -347,9 +355,15 @@ def main():
         send({"error": f"cannot load {args.model}: {e}"})
         return
     send(reply)
+    stats["ready"] = time.time()
     if "error" in reply:
         return
     serve(teacher, args)
+    stats.update(teacher.stats)
+    stats["end"] = time.time()
+    if args.stats:
+        with open(args.stats, "w") as f:
+            json.dump(stats, f)
     if teacher.truncated:
         log(f"{teacher.truncated} texts were truncated to {teacher.max_length} tokens")
 

@@ -40,9 +40,9 @@ def run(batch):
 run(texts[: a.batch_size])  # warm-up (CUDA context, kernels), not timed
 if dev == "cuda":
     torch.cuda.synchronize()
-t0 = time.perf_counter()
+t0, e0 = time.perf_counter(), time.time()
 for s in range(0, len(texts), a.batch_size):
     run(texts[s : s + a.batch_size])
 secs = time.perf_counter() - t0
 print(json.dumps({"examples": len(texts), "seconds": secs, "examples_per_second": len(texts) / secs, "device": dev,
-                  "batch_size": a.batch_size, "fp16": a.fp16}))
+                  "batch_size": a.batch_size, "fp16": a.fp16, "start": e0, "end": e0 + secs}))
