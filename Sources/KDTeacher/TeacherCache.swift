@@ -28,6 +28,8 @@ public struct TeacherCacheOptions: Sendable {
   public var replace = false
   /// Compute at most this many examples per task in this run.
   public var limit: Int?
+  /// External teachers: batches in flight at once (1 = send one batch, wait for all its answers).
+  public var window = 4
   public var head = HeadOptions()
   /// Compute only the examples of this shard (by a hash of their text); the others are skipped as `other_shard`.
   public var shard: ShardSpec?
@@ -109,9 +111,9 @@ public final class TeacherCache: TeacherPreparationContext {
   public var afterCommit: ((Int) -> Void)?
 
   public private(set) var existingTeacher: TeacherRecord?
-  private var tokenizerID: Int64?
+  var tokenizerID: Int64?
   private var maxTokens: Int?
-  public private(set) var interrupted = false
+  public internal(set) var interrupted = false
   /// Embedding files of this run's head fits: deleted once the task's outputs are all stored.
   var spills: [EmbeddingSpill] = []
 
@@ -410,6 +412,9 @@ public final class TeacherCache: TeacherPreparationContext {
   // MARK: Computing
 
   private func compute(_ ids: [Int64], teacher: TeacherRecord, runID: Int64?, summary: inout TeacherCacheSummary) throws {
+    if let external = backend as? ExternalTeacher, options.window > 1 {
+      return try computePipelined(ids, external: external, teacher: teacher, runID: runID, summary: &summary)
+    }
     let batch = max(1, options.batchSize)
     let chunkSize = batch * max(1, options.commitEvery)
     var done = 0
@@ -440,7 +445,7 @@ public final class TeacherCache: TeacherPreparationContext {
     }
   }
 
-  private func inputs(_ rows: [TeacherInputRow]) throws -> (inputs: [TeacherInput], owner: [Int], windows: [Int]) {
+  func inputs(_ rows: [TeacherInputRow]) throws -> (inputs: [TeacherInput], owner: [Int], windows: [Int]) {
     var inputs: [TeacherInput] = [], owner: [Int] = [], windows: [Int] = []
     for (i, r) in rows.enumerated() {
       if tokenizerID != nil && r.ids == nil {
@@ -464,8 +469,16 @@ public final class TeacherCache: TeacherPreparationContext {
     let (inputs, owner, windows) = try inputs(rows)
     let wantEmbeddings = teacher.embeddingDim != nil
     let results = try backend.compute(inputs, wantEmbeddings: wantEmbeddings)
-    guard results.count == inputs.count else {
-      throw KDError(.model, "teacher returned \(results.count) results for \(inputs.count) inputs")
+    try storeResults(results, rows: rows, owner: owner, windows: windows, teacher: teacher, runID: runID, summary: &summary)
+  }
+
+  /// Averages windows and stores one batch's results (in the caller's transaction).
+  func storeResults(
+    _ results: [TeacherResult], rows: [TeacherInputRow], owner: [Int], windows: [Int], teacher: TeacherRecord, runID: Int64?,
+    summary: inout TeacherCacheSummary
+  ) throws {
+    guard results.count == owner.count else {
+      throw KDError(.model, "teacher returned \(results.count) results for \(owner.count) inputs")
     }
     let n = teacher.numOutputs
     var sums = [[Float]](repeating: [Float](repeating: 0, count: n), count: rows.count)
