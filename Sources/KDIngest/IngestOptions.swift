@@ -24,6 +24,9 @@ public struct IngestOptions {
   public var stride = 64
   /// Text of one example larger than this is rejected with an error naming its line.
   public var maxExampleBytes = 8 << 20
+  /// A plain-text file read as one document to be segmented (sentences,
+  /// window, lines) larger than this is rejected without being held whole.
+  public var maxDocumentBytes = 256 << 20
   /// Read non-UTF-8 files as Latin-1 instead of failing them.
   public var latin1Fallback = false
   /// Threads for tokenization.

@@ -243,6 +243,14 @@ public final class Ingestor {
     enc.outputFormatting = [.sortedKeys]
     let entry = (try? enc.encode(file.entry)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     var key = "v1|\(file.format)|\(file.domain)|\(file.task ?? "")|\(entry)|\(segmentFor(file))"
+    // Reader revisions that change what a file yields: files stored before
+    // them are read again (issue 16: CRLF JSON lines, section headings).
+    switch file.format {
+    case "jsonl": key += "|crlf"
+    case "jats", "uslm", "akn", "xml-auto":
+      key += "|headings:" + (file.entry.headings ?? HeadingPlacement.auto.rawValue)
+    default: break
+    }
     if segmentFor(file) == "window" { key += "|\(options.maxTokens)|\(options.stride)|\(tokenizerHash ?? "")" }
     if let lf = file.labelsFromPath {
       let abs = (PathText.join(options.corpus, lf))
