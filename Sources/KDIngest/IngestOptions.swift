@@ -31,6 +31,8 @@ public struct IngestOptions {
   public var latin1Fallback = false
   /// Threads for tokenization.
   public var threads = 2
+  /// Ingest only the files of this shard (by a hash of their path); the store records it.
+  public var shard: ShardSpec?
   /// Recorded in `runs.command_line`.
   public var commandLine: [String] = CommandLine.arguments
   /// Called with human-readable progress lines (stderr in the CLI).
@@ -65,6 +67,10 @@ public struct IngestSummary: Codable, Equatable {
   public var corpus = ""
   public var dryRun = false
   public var filesSeen = 0
+  /// `K/N` when this run ingested one shard of the corpus.
+  public var shard: String?
+  /// Files of the corpus that belong to other shards (not read by this run).
+  public var filesInOtherShards = 0
   public var filesNew = 0
   public var filesChanged = 0
   public var filesUnchanged = 0

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KDCLI
+import KDCore
 import KDIngest
 
 @main
@@ -23,6 +24,7 @@ struct KDIngestCommand: ParsableCommand {
         kd-ingest corpus/ --db data.sqlite --tokenizer models/all-MiniLM-L6-v2/tokenizer.json
         kd-ingest ../shared/corpora --manifest corpora/shared.kd-corpus.yaml --json
         kd-ingest corpus/ --prune --dry-run
+        kd-ingest corpus/ --db data.sqlite --shard 2/4   # writes data.shard-2-of-4.sqlite
 
       \(KDExit.helpText)
       """)
@@ -32,7 +34,7 @@ struct KDIngestCommand: ParsableCommand {
 
   @OptionGroup var common: CommonOptions
 
-  @Option(help: "A HF tokenizer.json (or BERT vocab.txt) to tokenize examples with. Default: models/all-MiniLM-L6-v2/tokenizer.json when present; 'none' to skip.")
+  @Option(help: "A HF tokenizer.json (or BERT vocab.txt) to tokenize examples with. Default: the default teacher's tokenizer.json ($KD_TEACHER, $KD_MODELS, ./models, then the install's share/kd/models); 'none' to skip.")
   var tokenizer: String?
 
   @Option(help: "A corpus manifest (YAML) applied at the corpus root.")
@@ -68,6 +70,11 @@ struct KDIngestCommand: ParsableCommand {
   @Option(help: "Threads for tokenization.")
   var threads = 2
 
+  @Option(help: ArgumentHelp(
+    "Ingest shard K of N (0-based): only the files whose path hashes to K, into <db>.shard-K-of-N.sqlite. Default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX/KD_SHARD_COUNT; 0/1 for the whole corpus.",
+    valueName: "K/N"))
+  var shard: String?
+
   func validate() throws {
     if let s = segment, !["document", "lines", "sentences", "window", "section"].contains(s) {
       throw ValidationError("--segment must be one of document, lines, sentences, window, section")
@@ -82,6 +89,11 @@ struct KDIngestCommand: ParsableCommand {
     common.configureLogging()
     try runStage(tool: "kd-ingest") {
       var options = IngestOptions(corpus: corpus, database: common.db)
+      if let (spec, origin) = try ShardSpec.resolve(shard), !spec.isWhole {
+        options.shard = spec
+        options.database = spec.storePath(for: common.db)
+        Log.info("shard \(spec) (from \(origin.rawValue)): writing \(options.database)")
+      }
       options.manifest = manifest
       options.prune = prune
       options.dryRun = dryRun
