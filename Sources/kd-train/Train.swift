@@ -33,7 +33,7 @@ struct TrainingFlags: ParsableArguments {
   @Option(name: .customLong("batch-size"), help: "Examples per step.")
   var batchSize = 32
   @Option(help: "Epochs (an upper bound with early stopping).")
-  var epochs = 15
+  var epochs = 30
   @Option(help: "Stop after this many steps (0: no limit).")
   var steps = 0
   @Option(help: "Seed of initialisation and shuffling.")
