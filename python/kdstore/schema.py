@@ -12,7 +12,7 @@ from .codec import KDStoreError
 # knows. When kd adds a migration, check what it changes for the tables below and
 # extend this range: a store of any other version is refused with an error naming
 # the file and its version.
-SUPPORTED_SCHEMA_VERSIONS = range(1, 3)
+SUPPORTED_SCHEMA_VERSIONS = range(1, 4)
 
 # The tables and columns the reader uses, read by name (never by position), so a
 # migration that adds columns or tables does not disturb it.
