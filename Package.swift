@@ -23,6 +23,7 @@ let package = Package(
     .executable(name: "kd-teacher-cache", targets: ["kd-teacher-cache"]),
     .executable(name: "kd-train", targets: ["kd-train"]),
     .executable(name: "kd-report", targets: ["kd-report"]),
+    .executable(name: "kd-merge", targets: ["kd-merge"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,6 +42,8 @@ let package = Package(
 
     // Libraries, one per concern; dependencies point down.
     .target(name: "KDCore", swiftSettings: common),
+    // Accuracy, macro-F1, ECE and temperature scaling: one definition for kd-train, kd-teacher-cache and kd-report.
+    .target(name: "KDEval", swiftSettings: common),
     .target(name: "KDStore", dependencies: ["CSQLite", "KDCore"], swiftSettings: common + hotLoops),
     // Exclusivity is checked at compile time; the run-time checks cost ~10% of encoding (BENCHMARKS.md).
     .target(name: "KDTokenizers", dependencies: ["KDCore"], swiftSettings: common + hotLoops),
@@ -54,12 +57,12 @@ let package = Package(
     .target(name: "KDTensor", dependencies: ["KDCore", "COpenBLAS", "CKernels"], swiftSettings: common),
     .target(name: "KDModels", dependencies: ["KDCore", "KDTensor"], swiftSettings: common),
     .target(
-      name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels"],
+      name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval"],
       swiftSettings: common),
     .target(
-      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels"],
+      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval"],
       swiftSettings: common),
-    .target(name: "KDReport", dependencies: ["KDCore", "KDStore"], swiftSettings: common),
+    .target(name: "KDReport", dependencies: ["KDCore", "KDStore", "KDEval"], swiftSettings: common),
     // Student export: Hugging Face folders and ONNX graphs (docs/export.md).
     .target(
       name: "KDExport",
@@ -90,6 +93,10 @@ let package = Package(
       dependencies: ["KDCLI", "KDTrain", "KDExport", "KDStore",
                      .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
+    .executableTarget(
+      name: "kd-merge",
+      dependencies: ["KDCLI", "KDStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
     .executableTarget(name: "kd-readbench", dependencies: ["KDCore", "KDIngest"], swiftSettings: common),
     .executableTarget(
       name: "kd-report",
@@ -113,9 +120,10 @@ let package = Package(
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTensor", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
-    .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], exclude: ["Resources"], swiftSettings: common),
     .testTarget(name: "KDExportTests", dependencies: ["KDExport", "KDTrain", "KDModels", "KDStore", "KDTokenizers", "KDTestSupport"],
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDReportTests", dependencies: ["KDReport", "KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDEvalTests", dependencies: ["KDEval"], swiftSettings: common),
   ]
 )

@@ -49,9 +49,9 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "Only examples of this domain (repeatable).")
   var domain: [String] = []
   @Option(help: "Embedding width.")
-  var dim = 64
-  @Option(help: "Hashed bigram buckets (0: unigrams only).")
-  var buckets = 1 << 17
+  var dim = 32
+  @Option(help: "Hashed bigram buckets (0: unigrams only; e.g. 131072 adds hashed bigrams).")
+  var buckets = 0
   @Option(help: "Hidden widths of the mlp student, comma-separated.")
   var hidden = "256"
   @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length.")
@@ -127,12 +127,14 @@ struct Train: ParsableCommand {
   var out: String?
   @Flag(help: "Ignore a saved state and train from scratch.")
   var restart = false
+  @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for a running kd-ingest or kd-teacher-cache to finish writing the database (then exit 4).")
+  var lockTimeout: Double = 600
 
   func run() throws {
     common.configureLogging()
     Interruption.shared.install()
     try runStage(tool: "kd-train") {
-      var request = TrainingRequest(databases: [common.db] + flags.extraDB)
+      var request = TrainingRequest(databases: [try StoreView.resolve(common.db)] + flags.extraDB)
       request.tasks = flags.task
       request.teachers = flags.teacher
       request.options = try flags.options()
@@ -140,6 +142,7 @@ struct Train: ParsableCommand {
       request.name = name
       request.outputRoot = out
       request.restart = restart
+      request.lockTimeout = lockTimeout
       request.commandLine = currentCommandLine
       let session = TrainingSession(request: request)
       session.log = { Log.info($0) }
@@ -155,6 +158,7 @@ struct Train: ParsableCommand {
         printJSON(encodable: ["tasks": outcomes])
       } else {
         print(comparisonTable(outcomes.flatMap(\.rows)), terminator: "")
+        print(duplicatesSummary(outcomes), terminator: "")
       }
       return KDExit.success
     }
