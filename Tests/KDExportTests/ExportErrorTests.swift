@@ -106,7 +106,7 @@ final class ExportErrorTests: XCTestCase {
                               configJSON: "{}", resultsJSON: nil)
     _ = try store.insertModel(runID: run, name: "kd", taskID: b, kind: "mlp", path: student("mlp"), parameters: 1, sizeBytes: 1,
                               configJSON: "{}", resultsJSON: nil)
-    try store.endRun(run, status: "done")
+    try store.endRun(run, status: .ok)
     let db = dir.file("test.sqlite")
     let ambiguous = try runCommand(bin, ["export", "--model", "kd", "--db", db, "--format", "onnx", "--out", dir.file("a.onnx")])
     XCTAssertEqual(ambiguous.status, 64, ambiguous.stderr)
