@@ -9,7 +9,7 @@
 # built by tools/bench/teacher-cmd/prepare-gpu-carry.sh (binary, its shared
 # libraries, the two prepared stores, the tokenizer).
 #
-#   tools/bench/teacher-cmd/gpu.sh [CARRY]     (default .gpu-carry; ~4-5 min on one H200)
+#   tools/bench/teacher-cmd/gpu.sh [CARRY]     (default .gpu-carry, or .gpu-carry.tar.xz unpacked; ~4-5 min on one H200)
 #
 # Needs python3 with torch + transformers, nvidia-smi. Every step has a timeout;
 # the whole script stops starting new measurements after KD_GPU_BUDGET seconds (300).
@@ -19,6 +19,9 @@ root=$PWD
 carry=${1:-.gpu-carry}
 case "$carry" in /*) ;; *) carry="$root/$carry" ;; esac
 budget=${KD_GPU_BUDGET:-300}
+if [ ! -x "$carry/bin/kd-teacher-cache" ] && [ -f "$carry.tar.xz" ]; then
+  mkdir -p "$carry" && tar -xJf "$carry.tar.xz" -C "$carry"
+fi
 start=$SECONDS
 out=${OUT:-$root/out/gpu-bench}
 mkdir -p "$out"
@@ -105,6 +108,30 @@ PY
   done
 done
 
+log "simulated GPU teacher (sim_teacher.py, 20 ms per 256 examples) on this machine's CPUs"
+sim_rows=()
+for i in 1 2 3; do
+  for lim in all 2000; do
+    cp "$carry/stores/banking77.sqlite" "$tmp/sim.sqlite"
+    l=(); [ "$lim" != all ] && l=(--limit "$lim")
+    step 120 "$K" --db "$tmp/sim.sqlite" --batch-size 256 --window 4 "${l[@]}" --json --quiet \
+      --teacher-cmd "python3 $root/tools/bench/teacher-cmd/sim_teacher.py --ms-per-256 20 --stats $tmp/sim.stats" > "$tmp/sim.json" \
+      && sim_rows+=("$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["teachers"][0]; s=json.load(open(sys.argv[2])); print(t["seconds"], t["cached_now"], s["device_seconds"], s["busy"])' "$tmp/sim.json" "$tmp/sim.stats")")
+  done
+done
+sim_line=$(python3 - "${sim_rows[@]}" <<'PY'
+import statistics, sys
+rows = [list(map(float, r.split())) for r in sys.argv[1:]]
+full = [r for r in rows if r[1] > 2000]; small = [r for r in rows if r[1] <= 2000]
+if not full or not small:
+    print("| (sim runs failed) |"); sys.exit()
+m = lambda rs, i: statistics.median(r[i] for r in rs)
+slope_kd = (m(full, 0) - m(small, 0)) / (m(full, 1) - m(small, 1))
+slope_dev = (m(full, 2) - m(small, 2)) / (m(full, 1) - m(small, 1))
+print(f"| window 4, token ids, base64 | {int(m(full, 1))} | {m(full, 1) / m(full, 0):,.0f} | {m(full, 3) * 100:.1f}% | {(slope_kd / slope_dev - 1) * 100:+.1f}% |")
+PY
+)
+
 {
 echo "### kd-teacher-cache --teacher-cmd on $(head -1 "$out/gpu.txt" | cut -d, -f1): hf_teacher.py, BERT-base-sized classifier (random weights)"
 echo
@@ -117,4 +144,10 @@ echo "(teacher process start, torch import and model load included). After start
 echo "minus its first request). The loop tokenizes its own text, sorts by length like kd, and leaves out the model load and"
 echo "one warm-up batch. GPU busy = mean of nvidia-smi utilization.gpu sampled every 100 ms over the same span."
 echo "$(sed -n 2p "$out/gpu.txt"); $(sed -n 3p "$out/gpu.txt") CPU cores; total $((SECONDS - start)) s."
+echo
+echo "Simulated GPU teacher (tools/bench/teacher-cmd/sim_teacher.py, 20 ms per 256 examples) on the same machine's CPUs, banking77, batch 256, medians of 3:"
+echo
+echo "| setting | examples | kd ex/s end to end | teacher busy | kd per-example overhead |"
+echo "|---|---:|---:|---:|---:|"
+echo "$sim_line"
 } | tee "$out/table.md"

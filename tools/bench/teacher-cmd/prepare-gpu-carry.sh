@@ -9,8 +9,9 @@
 # Then it checks that the carried binary runs from CARRY alone: `env -i` with
 # only LD_LIBRARY_PATH, against a store, with a simulated teacher.
 #
-#   tools/bench/teacher-cmd/prepare-gpu-carry.sh [CARRY]      (default .gpu-carry, git-ignored; < 60 MB)
+#   tools/bench/teacher-cmd/prepare-gpu-carry.sh [CARRY]      (default .gpu-carry; writes CARRY.tar.xz, ~25 MB; both git-ignored)
 #
+# KD_CARRY_BIN=FILE uses an already built kd-teacher-cache instead of building one.
 # Needs: swift, python3 with `tokenizers`, models/all-MiniLM-L6-v2, ../shared/corpora.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -20,10 +21,15 @@ teacher=${KD_TEACHER:-models/all-MiniLM-L6-v2}
 rm -rf "$carry"
 mkdir -p "$carry/bin" "$carry/lib" "$carry/stores" "$carry/tokenizer"
 
-echo "== release build (static Swift runtime)" >&2
-swift build -c release --static-swift-stdlib -j "$(nproc)" --product kd-teacher-cache >&2
-bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
-cp "$bin/kd-teacher-cache" "$carry/bin/"
+if [ -n "${KD_CARRY_BIN:-}" ]; then
+  echo "== using the prebuilt $KD_CARRY_BIN (KD_CARRY_BIN)" >&2
+  cp "$KD_CARRY_BIN" "$carry/bin/kd-teacher-cache"
+else
+  echo "== release build (static Swift runtime)" >&2
+  swift build -c release --static-swift-stdlib -j "$(nproc)" --product kd-teacher-cache >&2
+  bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
+  cp "$bin/kd-teacher-cache" "$carry/bin/"
+fi
 strip "$carry/bin/kd-teacher-cache" 2>/dev/null || true
 
 echo "== shared libraries (ldd), glibc's own left out" >&2
@@ -56,6 +62,9 @@ python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["status"]=
 # Only glibc's libraries come from the system:
 env -i LD_LIBRARY_PATH="$carry/lib" ldd "$carry/bin/kd-teacher-cache" | grep -v "$carry/lib" | grep "=>" >&2 || true
 du -sh "$carry" >&2
-total=$(du -sm "$carry" | cut -f1)
-[ "$total" -lt 60 ] || { echo "$carry is $total MB (over 60 MB)" >&2; exit 1; }
-echo "$carry ready ($total MB)" >&2
+# The folder is ~115 MB (OpenBLAS 36 MB, the binary with the Swift runtime 59 MB):
+# carry it packed; gpu.sh unpacks CARRY.tar.xz when CARRY is missing.
+tar -C "$carry" -cf - bin lib stores tokenizer | xz -T0 -6 > "$carry.tar.xz"
+total=$(du -m "$carry.tar.xz" | cut -f1)
+[ "$total" -lt 60 ] || { echo "$carry.tar.xz is $total MB (over 60 MB)" >&2; exit 1; }
+echo "$carry.tar.xz ready ($total MB): carry it to the GPU machine" >&2
