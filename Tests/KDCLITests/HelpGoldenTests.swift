@@ -10,7 +10,7 @@ import Testing
 ///
 /// and review the diff. Help is rendered 100 columns wide (COLUMNS=100).
 @Suite struct HelpGoldenTests {
-  static let tools = ["kd-ingest", "kd-teacher-cache", "kd-train", "kd-report", "kd-tokenize"]
+  static let tools = ["kd-ingest", "kd-teacher-cache", "kd-train", "kd-report", "kd-tokenize", "kd-merge"]
   static let folder = TestPaths.packageRoot + "/Tests/KDCLITests/Resources/help"
 
   func help(_ tool: String) throws -> String {

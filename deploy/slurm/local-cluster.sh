@@ -57,7 +57,12 @@ CONF
     ;;
   stop)
     for p in slurmd slurmctld munged; do
-      [ -f "$dir/$p.pid" ] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
+      [ -f "$dir/$p.pid" ] || continue
+      pid=$(cat "$dir/$p.pid")
+      kill "$pid" 2>/dev/null || continue
+      # Wait up to 10 s, then kill.
+      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -9 "$pid" 2>/dev/null || true
     done
     ;;
   *) echo "usage: local-cluster.sh start|stop DIR" >&2; exit 64 ;;
