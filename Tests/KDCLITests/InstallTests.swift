@@ -52,6 +52,14 @@ import Testing
     #expect(train.stdout.contains("| banking_intents |"), "\(train.stdout)")
     #expect(FileManager.default.fileExists(atPath: work + "/kd-models/banking_intents/kd/best/model.safetensors"))
 
+    // The README's cron lines for the two writing stages (reruns: nothing left to do).
+    try FileManager.default.createDirectory(atPath: work + "/logs", withIntermediateDirectories: true)
+    let flock = FileManager.default.isExecutableFile(atPath: "/usr/bin/flock") ? "flock -n \(dir.file("ingest.cronlock")) " : ""
+    let cronIngest = try sh("\(flock)kd-ingest corpus/ --db data.sqlite --prune -q >>logs/ingest.log 2>&1")
+    #expect(cronIngest.status == 0)
+    let cronTeacher = try sh("kd-teacher-cache --db data.sqlite --json >>logs/teacher.jsonl 2>>logs/teacher.log")
+    #expect(cronTeacher.status == 0, "\((try? String(contentsOfFile: work + "/logs/teacher.log", encoding: .utf8)) ?? "")")
+
     // Uninstalled, the same command finds no teacher and says where it looked.
     let uninstall = try runCommand("/usr/bin/env", ["make", "-s", "-C", root, "uninstall", "PREFIX=\(prefix)"])
     #expect(uninstall.status == 0, "\(uninstall.stderr)")
