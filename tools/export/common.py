@@ -16,7 +16,12 @@ def fnv1a64(data: bytes) -> str:
 
 
 def kd_ids(tokenizer, text, max_tokens, vocab_size):
-    """Token ids exactly as kd's Predictor makes them: special tokens, the tail cut to max_tokens, ids < vocab."""
+    """Token ids exactly as kd's Predictor makes them: special tokens, the tail cut to max_tokens, ids < vocab.
+
+    A tokenizer.json's own padding and truncation settings are ignored, as kd ignores them
+    (all-MiniLM-L6-v2's pads every text to 128 tokens)."""
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
     ids = tokenizer.encode(text, add_special_tokens=True).ids[:max_tokens]
     return [i for i in ids if 0 <= i < vocab_size]
 
