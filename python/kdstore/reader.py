@@ -52,6 +52,10 @@ class TeacherInfo:
     num_outputs: int
     embedding_dim: int | None
     has_outputs: bool
+    #: The calibration temperature kd-teacher-cache fitted on validation
+    #: (``teachers.head_json`` → ``calibration.temperature``); 1.0 when none.
+    #: kd-train divides the raw logits by it before its own softmax(z / T).
+    calibration: float = 1.0
 
 
 @dataclass
@@ -216,9 +220,15 @@ class KDReader:
             available = []
             for r in conn.execute(
                     "SELECT h.id, h.name, h.task_id, h.tokenizer_id, h.storage, h.top_k, h.num_outputs, h.embedding_dim, "
-                    "EXISTS (SELECT 1 FROM teacher_outputs o WHERE o.teacher_id = h.id) "
+                    "EXISTS (SELECT 1 FROM teacher_outputs o WHERE o.teacher_id = h.id), "
+                    "CASE WHEN json_valid(h.head_json) THEN json_extract(h.head_json, '$.calibration.temperature') END "
                     "FROM teachers h WHERE h.task_id = ? OR h.task_id IS NULL ORDER BY h.name", (task_id,)):
-                available.append(TeacherInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], bool(r[8])))
+                cal = r[9]
+                if cal is not None and not (isinstance(cal, (int, float)) and cal > 0):
+                    raise KDStoreError(f"{path}: teacher '{r[1]}': calibration temperature is not positive: {cal!r} "
+                                       "(teachers.head_json.calibration)")
+                available.append(TeacherInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], bool(r[8]),
+                                             float(cal) if cal is not None else 1.0))
             if not self.teacher_names:
                 with_outputs = [t.name for t in available if t.has_outputs]
                 if len(with_outputs) == 1:
@@ -457,6 +467,10 @@ class KDReader:
             if not have.any():
                 continue
             z = logits[have, t, :]
+            # kd-train reads raw logits times 1/T_cal (its calibration), then softmax(z / T).
+            scale = np.float32(1) / np.float32(info.teachers[t].calibration) if t < len(info.teachers) else np.float32(1)
+            if scale != 1:
+                z = z * scale
             e = np.exp((z - z.max(axis=1, keepdims=True)) * inv)
             w = np.float32(self.teacher_weights[t]) if t < len(self.teacher_weights) else np.float32(1)
             target[have] += e * (w / e.sum(axis=1, keepdims=True, dtype=np.float32))
