@@ -1,1 +1,2 @@
 // Module KDTrain.
+@_exported import KDNN
