@@ -209,7 +209,8 @@ public final class Trainer {
                                         totalSteps: totalSteps, decay: options.decay)
     let model = try makeTrainingStudent(config, seed: options.seed)
     config = model.config
-    let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
+    let intermediate = try makeIntermediateDistillation(model)
+    let optimizer = AdamW(parameters: model.parameters + (intermediate?.parameters ?? []), learningRate: options.learningRate, weightDecay: options.weightDecay)
     let lossFunction = DistillationLoss(alpha: options.alpha, temperature: options.temperature)
 
     let dataSignature = "train:\(trainCount)|validation:\(validationCount)"
@@ -252,7 +253,8 @@ public final class Trainer {
         optimizer.learningRate = schedule.rate(at: state.step)
         model.zeroGrad()
         let logits = model.forward(batch, training: true)
-        let (loss, gradient, used) = lossFunction.evaluate(logits: logits, batch: batch)
+        var (loss, gradient, used) = lossFunction.evaluate(logits: logits, batch: batch)
+        loss += intermediateLoss(intermediate, model, batch)
         guard loss.isFinite else {
           throw KDError(.numeric, "the loss became \(loss) at epoch \(epoch + 1), step \(state.step + 1) (learning rate \(optimizer.learningRate)); the saved checkpoints are those of earlier epochs. Lower --lr or check the teacher outputs")
         }

@@ -25,6 +25,10 @@ public struct TransformerOptions: Codable, Sendable, Equatable {
   public var layerMap: [Int]?
   /// Worker threads (0: all cores).
   public var threads = 0
+  /// Weight of the hidden-state MSE against the teacher (TinyBERT; 0: off).
+  public var hiddenLoss: Float = 0
+  /// Weight of the last-layer self-attention KL against the teacher (MiniLM; 0: off).
+  public var attentionLoss: Float = 0
 
   public init() {}
 
@@ -43,6 +47,10 @@ public struct TransformerOptions: Codable, Sendable, Equatable {
       }
     }
     guard threads >= 0 else { throw KDError(.usage, "--threads must be >= 0", field: "--threads") }
+    guard hiddenLoss >= 0 && hiddenLoss.isFinite else { throw KDError(.usage, "--hidden-loss must be >= 0", field: "--hidden-loss") }
+    guard attentionLoss >= 0 && attentionLoss.isFinite else {
+      throw KDError(.usage, "--attention-loss must be >= 0", field: "--attention-loss")
+    }
   }
 
   /// The teacher's config when initialising from it and it is readable.
@@ -86,5 +94,47 @@ extension Trainer {
     let student = try TransformerStudent(config: config, teacherDirectory: dir, layerMap: map, seed: seed)
     log("\(name): transformer initialised from \(dir), teacher layers \(map.map(String.init).joined(separator: ",")) → student layers 0..<\(map.count)")
     return student
+  }
+}
+
+extension Trainer {
+  /// The online intermediate losses, when a transformer student asks for any.
+  func makeIntermediateDistillation(_ model: StudentModel) throws -> IntermediateDistillation? {
+    guard let t = options.transformer, t.hiddenLoss > 0 || t.attentionLoss > 0, let s = model as? TransformerStudent else { return nil }
+    let dir = t.resolvedTeacherDirectory
+    let teacherLayers = (try? BertConfig.load(path: (dir as NSString).appendingPathComponent("config.json")).numHiddenLayers) ?? 0
+    let map = s.config.layerMap ?? t.layerMap
+      ?? TransformerStudent.defaultLayerMap(studentLayers: s.bert.config.layers, teacherLayers: teacherLayers)
+    for l in map where l >= teacherLayers {
+      throw KDError(.usage, "layer \(l) is outside the teacher's \(teacherLayers) layers", field: "--layer-map")
+    }
+    let d = try IntermediateDistillation(student: s, teacherDirectory: dir, layerMap: map, hiddenWeight: t.hiddenLoss,
+                                         attentionWeight: t.attentionLoss, seed: options.seed)
+    log("\(name): intermediate losses online against \(dir): hidden MSE × \(t.hiddenLoss) (layers \(map)), last-layer attention KL × \(t.attentionLoss)")
+    return d
+  }
+
+  /// The weighted intermediate loss of this step (0 without intermediate losses); gradients wait on the student.
+  func intermediateLoss(_ d: IntermediateDistillation?, _ model: StudentModel, _ batch: Batch) -> Float {
+    guard let d, let s = model as? TransformerStudent else { return 0 }
+    return d.prepare(student: s, batch: batch)
+  }
+}
+
+extension TrainingOptions {
+  /// The bow KD student beside another student (`--compare-bow`): the same data, loss, seed and
+  /// batch settings, with bow's own defaults for the rest (learning rate 0.01, 15 epochs, 256 tokens).
+  public static func bowDefaults(from o: TrainingOptions) -> TrainingOptions {
+    var b = o
+    let d = TrainingOptions()
+    b.student = "bow"
+    b.transformer = nil
+    b.learningRate = d.learningRate
+    b.epochs = d.epochs
+    b.maxTokens = d.maxTokens
+    b.clip = d.clip
+    b.warmup = d.warmup
+    b.weightDecay = d.weightDecay
+    return b
   }
 }

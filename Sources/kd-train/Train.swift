@@ -117,6 +117,9 @@ struct Train: ParsableCommand {
         kd-train --db data.sqlite --compare --label-fraction 0.1
         kd-train --db data.sqlite --task banking77 --student mlp --alpha 0.3 --temperature 4
         kd-train --db data.sqlite --alpha 1          # the no-KD baseline
+        kd-train --db data.sqlite --task banking77 --student transformer --compare-bow
+        kd-train --db data.sqlite --student transformer --layers 2 --init teacher --layer-map 2,5
+        kd-train --db data.sqlite --student transformer --init random --layers 4 --hidden-size 256 --heads 4
 
       \(KDExit.helpText)
       """)
@@ -125,6 +128,8 @@ struct Train: ParsableCommand {
   @OptionGroup var flags: TrainingFlags
   @Flag(help: "Train the KD student and the no-KD baseline with the same settings and print teacher vs KD vs baseline.")
   var compare = false
+  @Flag(name: .customLong("compare-bow"), help: "Also train the bow KD student (bow defaults) and put it in the table (e.g. beside --student transformer).")
+  var compareBow = false
   @Option(help: "Name of the model in the metrics/models tables (default kd, or baseline when --alpha 1).")
   var name: String?
   @Option(help: "Checkpoint folder root (default <db-dir>/kd-models).")
@@ -141,6 +146,7 @@ struct Train: ParsableCommand {
       request.teachers = flags.teacher
       request.options = try flags.options()
       request.compare = compare
+      request.compareBow = compareBow
       request.name = name
       request.outputRoot = out
       request.restart = restart

@@ -22,6 +22,10 @@ struct TransformerFlags: ParsableArguments {
   var layerMap: String?
   @Option(help: "Transformer student: worker threads (0: all cores).")
   var threads = 0
+  @Option(name: .customLong("hidden-loss"), help: "Transformer student: weight of the hidden-state MSE against the teacher, online (TinyBERT; 0: off).")
+  var hiddenLoss: Float = 0
+  @Option(name: .customLong("attention-loss"), help: "Transformer student: weight of the last-layer attention KL against the teacher, online (MiniLM; 0: off).")
+  var attentionLoss: Float = 0
 
   func options() throws -> TransformerOptions {
     var t = TransformerOptions()
@@ -40,6 +44,8 @@ struct TransformerFlags: ParsableArguments {
       t.layerMap = parts.compactMap { $0 }
     }
     t.threads = threads
+    t.hiddenLoss = hiddenLoss
+    t.attentionLoss = attentionLoss
     try t.validate()
     return t
   }

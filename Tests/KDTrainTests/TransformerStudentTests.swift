@@ -114,6 +114,57 @@ import Testing
     }
   }
 
+  /// A tiny Hugging Face BERT folder with the synthetic vocabulary (60 ids), random weights.
+  func tinyTeacher(_ dir: TemporaryDirectory, hidden: Int = 16, layers: Int = 4) throws -> String {
+    let path = dir.file("tiny-teacher")
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    let c = TrainableBertConfig(layers: layers, hiddenSize: hidden, heads: 2, intermediateSize: 2 * hidden, maxTokens: 64,
+                                vocabSize: 60, numClasses: 3, dropout: 0)
+    let bert = try TrainableBert(config: c, seed: 77)
+    let tensors = bert.parameters.filter { !$0.name.hasPrefix("classifier") }.map { (String($0.name.dropFirst(5)), $0.shape, $0.value) }
+    try SafeTensorsF32.encode(tensors).write(to: URL(fileURLWithPath: path + "/model.safetensors"))
+    let config = """
+      {"architectures": ["BertModel"], "model_type": "bert", "vocab_size": 60, "hidden_size": \(hidden),
+       "num_hidden_layers": \(layers), "num_attention_heads": 2, "intermediate_size": \(2 * hidden),
+       "max_position_embeddings": 64, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
+      """
+    try config.write(toFile: path + "/config.json", atomically: true, encoding: .utf8)
+    return path
+  }
+
+  @Test func teacherInitAndIntermediateLossesTrain() throws {
+    let dir = try TemporaryDirectory()
+    let db = dir.file("a.sqlite")
+    _ = try SyntheticStore().build(at: db)
+    let teacher = try tinyTeacher(dir)
+    var o = options()
+    o.epochs = 2
+    o.transformer?.initialization = "teacher"
+    o.transformer?.teacherDirectory = teacher
+    o.transformer?.hiddenSize = nil
+    o.transformer?.heads = nil
+    o.transformer?.intermediateSize = nil
+    o.transformer?.hiddenLoss = 1
+    o.transformer?.attentionLoss = 1
+    let r = try trainer(dir, db: db, options: o).run()
+    let loaded = try StudentCheckpoint.load(path: r.checkpoint)
+    #expect(loaded.config.initialization == "teacher" && loaded.config.layerMap == [1, 3])
+    #expect(r.validation.accuracy > 0.5, "validation accuracy \(r.validation.accuracy)")
+    // Projection parameters of the hidden loss are not part of the saved student.
+    let tensors = try SafeTensorsF32.read(path: r.checkpoint + "/model.safetensors")
+    #expect(!tensors.keys.contains { $0.hasPrefix("distill.") })
+    // A wider teacher needs projections (hidden loss) and still trains.
+    let wide = try tinyTeacher(try TemporaryDirectory(), hidden: 24, layers: 2)
+    o.transformer?.initialization = "random"
+    o.transformer?.teacherDirectory = wide
+    o.transformer?.hiddenSize = 16
+    o.transformer?.heads = 2
+    o.transformer?.intermediateSize = 32
+    o.transformer?.attentionLoss = 0
+    o.epochs = 1
+    _ = try trainer(dir, db: db, options: o, name: "wide").run()
+  }
+
   @Test func defaultLayerMapSpreadsTeacherLayers() {
     #expect(TransformerStudent.defaultLayerMap(studentLayers: 3, teacherLayers: 6) == [1, 3, 5])
     #expect(TransformerStudent.defaultLayerMap(studentLayers: 6, teacherLayers: 12) == [1, 3, 5, 7, 9, 11])
