@@ -23,11 +23,15 @@ let package = Package(
     .executable(name: "kd-teacher-cache", targets: ["kd-teacher-cache"]),
     .executable(name: "kd-train", targets: ["kd-train"]),
     .executable(name: "kd-report", targets: ["kd-report"]),
+    .executable(name: "kd-merge", targets: ["kd-merge"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    // ONNX export (KDExport): the runtime library only; the generated onnx.pb.swift is committed,
+    // so the protoc plugin is never built here. Adds ~1-2 min to a first debug build on 2 cores.
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     // C libraries (see ../shared/PLATFORM.md for the shims).
@@ -38,6 +42,8 @@ let package = Package(
 
     // Libraries, one per concern; dependencies point down.
     .target(name: "KDCore", swiftSettings: common),
+    // Accuracy, macro-F1, ECE and temperature scaling: one definition for kd-train, kd-teacher-cache and kd-report.
+    .target(name: "KDEval", swiftSettings: common),
     .target(name: "KDStore", dependencies: ["CSQLite", "KDCore"], swiftSettings: common + hotLoops),
     // Exclusivity is checked at compile time; the run-time checks cost ~10% of encoding (BENCHMARKS.md).
     .target(name: "KDTokenizers", dependencies: ["KDCore"], swiftSettings: common + hotLoops),
@@ -53,12 +59,17 @@ let package = Package(
     .target(name: "KDNN", dependencies: ["KDCore", "KDTensor", "COpenBLAS"], swiftSettings: common),
     .target(name: "KDModels", dependencies: ["KDCore", "KDTensor", "KDNN"], swiftSettings: common),
     .target(
-      name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels"],
+      name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval"],
       swiftSettings: common),
     .target(
-      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDNN"],
+      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval", "KDNN"],
       swiftSettings: common),
-    .target(name: "KDReport", dependencies: ["KDCore", "KDStore"], swiftSettings: common),
+    .target(name: "KDReport", dependencies: ["KDCore", "KDStore", "KDEval"], swiftSettings: common),
+    // Student export: Hugging Face folders and ONNX graphs (docs/export.md).
+    .target(
+      name: "KDExport",
+      dependencies: ["KDCore", "KDTensor", "KDModels", "KDTrain", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      swiftSettings: common),
     .target(
       name: "KDCLI",
       dependencies: ["KDCore", "KDStore",
@@ -81,7 +92,12 @@ let package = Package(
       swiftSettings: common),
     .executableTarget(
       name: "kd-train",
-      dependencies: ["KDCLI", "KDTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["KDCLI", "KDTrain", "KDExport", "KDStore",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: common),
+    .executableTarget(
+      name: "kd-merge",
+      dependencies: ["KDCLI", "KDStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
     .executableTarget(name: "kd-readbench", dependencies: ["KDCore", "KDIngest"], swiftSettings: common),
     .executableTarget(
@@ -107,7 +123,10 @@ let package = Package(
     .testTarget(name: "KDNNTests", dependencies: ["KDNN", "KDModels", "KDTensor", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTensor", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
-    .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], exclude: ["Resources"], swiftSettings: common),
+    .testTarget(name: "KDExportTests", dependencies: ["KDExport", "KDTrain", "KDModels", "KDStore", "KDTokenizers", "KDTestSupport"],
+                resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDReportTests", dependencies: ["KDReport", "KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDEvalTests", dependencies: ["KDEval"], swiftSettings: common),
   ]
 )

@@ -4,7 +4,7 @@ import KDCore
 
 /// Options every stage shares.
 public struct CommonOptions: ParsableArguments {
-  @Option(name: .long, help: "The kd database (SQLite). Created when missing.")
+  @Option(name: .long, help: "The kd database (SQLite). Created when missing. Readers (kd-train, kd-report, dump, list) also take several stores read as one corpus: a quoted glob ('data.shard-*-of-4.sqlite') or a comma-separated list.")
   public var db: String = "data.sqlite"
 
   @Flag(name: .long, help: "Print a machine-readable JSON summary on stdout.")

@@ -65,6 +65,8 @@ public func exitCode(for error: Error, tool: String) -> Int32 {
 /// Runs a stage body, mapping thrown errors to documented exit codes.
 /// ArgumentParser's own errors (usage, --help) are passed through unchanged.
 public func runStage(tool: String, _ body: () throws -> Int32) throws {
+  let heartbeat = Heartbeat.start(tool: tool)  // a progress line every 30 s off a terminal (issue 16)
+  defer { heartbeat.stop() }
   let code: Int32
   do {
     code = try body()

@@ -16,10 +16,25 @@ public enum Log {
   nonisolated(unsafe) public static var quiet = false
   nonisolated(unsafe) public static var verbose = false
 
+  /// When the last line went to stderr, and the last `info` message (the
+  /// stage's `Heartbeat` prints when nothing was written for a while).
+  nonisolated(unsafe) public private(set) static var lastLineAt = Date()
+  nonisolated(unsafe) public private(set) static var lastMessage: String?
+
   /// A plain line on stderr (no timestamp): the stage's progress log.
   public static func info(_ message: @autoclosure () -> String) {
     guard !quiet else { return }
-    FileHandle.standardError.write(Data((message() + "\n").utf8))
+    let text = message()
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+    lastMessage = text
+    lastLineAt = Date()
+  }
+
+  /// A progress line on stderr (the `Heartbeat`'s): not remembered as the last message.
+  public static func progress(_ text: String) {
+    guard !quiet else { return }
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+    lastLineAt = Date()
   }
   public static func debug(_ message: @autoclosure () -> String) {
     guard verbose else { return }
@@ -27,6 +42,7 @@ public enum Log {
   }
   public static func warning(_ message: @autoclosure () -> String) {
     FileHandle.standardError.write(Data(("warning: " + message() + "\n").utf8))
+    lastLineAt = Date()
   }
   public static func error(_ message: @autoclosure () -> String) {
     FileHandle.standardError.write(Data((message() + "\n").utf8))

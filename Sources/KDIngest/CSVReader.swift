@@ -102,3 +102,111 @@ public struct CSVReader {
     }
   }
 }
+
+/// Follows CSV quoting byte by byte, as `CSVReader.parse` reads it, to tell
+/// whether a line end closes the record or falls inside a quoted field.
+struct CSVQuoteState {
+  let delimiter: UInt8
+  private(set) var inQuotes = false
+  private var atFieldStart = true
+  private var justClosed = false
+  /// After a bad character following a closing quote the parser skips to the line end.
+  private var skippingLine = false
+
+  init(delimiter: UInt8) { self.delimiter = delimiter }
+
+  mutating func scan(_ bytes: UnsafeBufferPointer<UInt8>) {
+    let quote = UInt8(ascii: "\""), cr = UInt8(ascii: "\r")
+    for b in bytes {
+      if skippingLine { continue }
+      if inQuotes {
+        if b == quote { inQuotes = false; justClosed = true }
+        continue
+      }
+      if justClosed {
+        justClosed = false
+        if b == quote { inQuotes = true; continue }
+        if b != delimiter && b != cr { skippingLine = true; continue }
+      }
+      if b == quote && atFieldStart {
+        inQuotes = true
+        atFieldStart = false
+      } else {
+        atFieldStart = b == delimiter || b == cr
+      }
+    }
+  }
+
+  /// A line end outside quotes ends the record.
+  mutating func lineEnd() {
+    guard !inQuotes else { return }
+    atFieldStart = true
+    justClosed = false
+    skippingLine = false
+  }
+}
+
+extension CSVReader {
+  /// Parses records from a line stream in bounded memory: a record spans
+  /// lines while a quoted field is open; a record longer than `limit` bytes
+  /// is reported through `onError` (with its first line) and skipped without
+  /// being buffered. Line numbers are the file's.
+  /// - Throws: what `onRecord` throws, and `KDError(.input)` for invalid
+  ///   UTF-8 (naming the line) or a bad gzip stream.
+  func parse(stream: TextLineStream, limit: Int, onRecord: (Record) throws -> Void,
+             onError: (Int, String) -> Void) throws {
+    var state = CSVQuoteState(delimiter: delimiter)
+    var record: [UInt8] = []
+    var open = false
+    var recordLine = 1, quoteLine = 1
+    var oversized = false
+    var previousCRLF = false
+    try stream.forEachLine(limit: limit, skipped: { state.scan($0) }) { line in
+      if !open {
+        open = true
+        recordLine = line.number
+        record.removeAll(keepingCapacity: record.capacity <= 1 << 20)
+        oversized = false
+      } else if !oversized {
+        record.append(contentsOf: previousCRLF ? [0x0D, 0x0A] : [0x0A])
+      }
+      let wasInQuotes = state.inQuotes
+      if line.overLimit != nil {
+        oversized = true
+        record = []
+      } else {
+        try stream.validate(line.bytes, line: line.number, byteOffset: line.byteOffset)
+        line.bytes.withUnsafeBufferPointer { state.scan($0) }
+        if !oversized {
+          record.append(contentsOf: stream.utf8(line.bytes))
+          if record.count > limit {
+            oversized = true
+            record = []
+          }
+        }
+      }
+      if state.inQuotes {
+        if !wasInQuotes { quoteLine = line.number }
+        previousCRLF = line.crlf
+        return
+      }
+      state.lineEnd()
+      open = false
+      if oversized {
+        onError(recordLine, "record is over the \(limit >> 20) MB limit for one row (2 × --max-example-mb + 1 MB); skipped unread")
+        return
+      }
+      let first = recordLine
+      try parse(record, onRecord: { rec in
+        var r = rec
+        r.line += first - 1
+        try onRecord(r)
+      }, onError: { l, message in
+        onError(l + first - 1, message.replacingOccurrences(of: "on line \(l)", with: "on line \(l + first - 1)"))
+      })
+    }
+    if open {
+      onError(quoteLine, "quoted field opened on line \(quoteLine) is never closed")
+    }
+  }
+}

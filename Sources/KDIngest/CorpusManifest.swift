@@ -63,6 +63,9 @@ public struct CorpusManifest: Codable, Equatable {
     public var stride: Int?
     public var validationFraction: Double?
     public var splitFractions: [Double]?
+    /// Where section headings of USLM, Akoma Ntoso and JATS go: `auto`
+    /// (default), `text`, `section`, `both` or `none` (see `HeadingPlacement`).
+    public var headings: String?
     /// Generic XML reader settings (`format: xml`): see docs/readers.md.
     public var xml: GenericXMLConfig?
 
@@ -71,7 +74,7 @@ public struct CorpusManifest: Codable, Equatable {
       case multiLabel = "multi_label", labelSeparator = "label_separator", labelMap = "label_map"
       case labelNames = "label_names", labelRules = "label_rules", defaultLabel = "default_label"
       case labelsFrom = "labels_from", segment, maxTokens = "max_tokens", stride
-      case validationFraction = "validation_fraction", splitFractions = "split_fractions", xml
+      case validationFraction = "validation_fraction", splitFractions = "split_fractions", xml, headings
     }
 
     public init(path: String) { self.path = path }
@@ -121,6 +124,10 @@ public struct CorpusManifest: Codable, Equatable {
     for (i, e) in (files ?? []).enumerated() {
       if let f = e.format, !formats.contains(f) {
         throw KDError(.input, "unknown format '\(f)' (one of \(formats.sorted().joined(separator: ", ")))", file: path, field: "files[\(i)].format")
+      }
+      if let h = e.headings, HeadingPlacement(rawValue: h) == nil {
+        throw KDError(.input, "unknown headings '\(h)' (one of \(HeadingPlacement.allCases.map(\.rawValue).joined(separator: ", ")))",
+                      file: path, field: "files[\(i)].headings")
       }
       if let s = e.segment, !segments.contains(s) {
         throw KDError(.input, "unknown segment '\(s)' (one of \(segments.sorted().joined(separator: ", ")))", file: path, field: "files[\(i)].segment")

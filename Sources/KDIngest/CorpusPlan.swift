@@ -180,6 +180,7 @@ struct CorpusPlanner {
     case "jsonl", "ndjson": return "jsonl"
     case "nxml": return "jats"
     case "xml": return "xml-auto"
+    case "akn": return "akn"
     case "htm", "html", "xhtml": return "edgar"
     default: return nil
     }

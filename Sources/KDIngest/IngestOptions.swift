@@ -24,10 +24,15 @@ public struct IngestOptions {
   public var stride = 64
   /// Text of one example larger than this is rejected with an error naming its line.
   public var maxExampleBytes = 8 << 20
+  /// A plain-text file read as one document to be segmented (sentences,
+  /// window, lines) larger than this is rejected without being held whole.
+  public var maxDocumentBytes = 256 << 20
   /// Read non-UTF-8 files as Latin-1 instead of failing them.
   public var latin1Fallback = false
   /// Threads for tokenization.
   public var threads = 2
+  /// Ingest only the files of this shard (by a hash of their path); the store records it.
+  public var shard: ShardSpec?
   /// Recorded in `runs.command_line`.
   public var commandLine: [String] = CommandLine.arguments
   /// Called with human-readable progress lines (stderr in the CLI).
@@ -62,6 +67,10 @@ public struct IngestSummary: Codable, Equatable {
   public var corpus = ""
   public var dryRun = false
   public var filesSeen = 0
+  /// `K/N` when this run ingested one shard of the corpus.
+  public var shard: String?
+  /// Files of the corpus that belong to other shards (not read by this run).
+  public var filesInOtherShards = 0
   public var filesNew = 0
   public var filesChanged = 0
   public var filesUnchanged = 0

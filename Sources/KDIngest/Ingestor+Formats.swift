@@ -8,13 +8,13 @@ extension Ingestor {
   func read(_ file: PlannedFile, into w: SourceWriter, summary: inout IngestSummary) throws -> String {
     switch file.format {
     case "text", "lines", "csv", "tsv", "jsonl":
-      let text = try loadText(file)
+      let stream = try TextLineStream(path: file.absolutePath, display: file.relativePath, latin1: try readsAsLatin1(file))
       switch file.format {
-      case "csv": try readDelimited(text, file: file, delimiter: file.entry.delimiter?.utf8.first ?? UInt8(ascii: ","), into: w)
-      case "tsv": try readDelimited(text, file: file, delimiter: UInt8(ascii: "\t"), into: w)
-      case "jsonl": try readJSONLines(text, file: file, into: w)
-      case "lines": try readLines(text, file: file, into: w)
-      default: try readPlainText(text, file: file, into: w)
+      case "csv": try readDelimited(stream, file: file, delimiter: file.entry.delimiter?.utf8.first ?? UInt8(ascii: ","), into: w)
+      case "tsv": try readDelimited(stream, file: file, delimiter: UInt8(ascii: "\t"), into: w)
+      case "jsonl": try readJSONLines(stream, file: file, into: w)
+      case "lines": try readLines(stream, file: file, into: w)
+      default: try readPlainText(stream, file: file, into: w)
       }
       return file.format
     default:
@@ -22,20 +22,25 @@ extension Ingestor {
     }
   }
 
-  /// Whole-file text: gunzipped, BOM dropped, strict UTF-8 (or Latin-1 when configured).
-  func loadText(_ file: PlannedFile) throws -> String {
-    var bytes = try FileBytes.read(path: file.absolutePath, display: file.relativePath)
-    if bytes.isEmpty { throw KDError(.input, "empty file", file: file.relativePath) }
-    _ = FileBytes.dropBOM(&bytes)
-    if FileBytes.looksBinary(bytes) {
-      throw KDError(.input, "binary file (NUL bytes); not text", file: file.relativePath)
-    }
-    let latin1 = file.entry.encoding.map { ["latin-1", "latin1", "iso-8859-1", "cp1252"].contains($0.lowercased()) } ?? false
+  /// The most bytes one CSV/TSV record or JSON line may have: room for an
+  /// example of `--max-example-mb` with its quoting or escapes and other fields.
+  var recordLimit: Int { options.maxExampleBytes * 2 + (1 << 20) }
+
+  /// True when a text file is read as Latin-1: `encoding: latin-1` in the
+  /// manifest, or `--latin1-fallback` and a line that is not valid UTF-8 (one
+  /// streaming pass decides, so that every line of a file is decoded alike).
+  func readsAsLatin1(_ file: PlannedFile) throws -> Bool {
+    let configured = file.entry.encoding.map { ["latin-1", "latin1", "iso-8859-1", "cp1252"].contains($0.lowercased()) } ?? false
+    if configured || !options.latin1Fallback { return configured }
+    let check = try TextLineStream(path: file.absolutePath, display: file.relativePath, latin1: false)
     do {
-      return try FileBytes.decodeText(bytes, display: file.relativePath, latin1: latin1)
-    } catch let e as KDError where options.latin1Fallback {
+      try check.forEachLine(limit: recordLimit) { line in
+        if line.overLimit == nil { try check.validate(line.bytes, line: line.number, byteOffset: line.byteOffset) }
+      }
+      return false
+    } catch let e as KDError where e.message.hasPrefix("invalid UTF-8") {
       options.log("warning: \(e.description); reading it as Latin-1 (--latin1-fallback)")
-      return try FileBytes.decodeText(bytes, display: file.relativePath, latin1: true)
+      return true
     }
   }
 
@@ -46,9 +51,23 @@ extension Ingestor {
 
   // MARK: Plain text
 
-  func readPlainText(_ text: String, file: PlannedFile, into w: SourceWriter) throws {
+  /// The whole file as one document. Read up to `--max-example-mb` when the
+  /// document is the example, else up to `--max-document-mb`: a larger file
+  /// is reported without being held in memory.
+  func readPlainText(_ stream: TextLineStream, file: PlannedFile, into w: SourceWriter) throws {
+    let asOneExample = w.segment == "document"
+    let limit = asOneExample ? options.maxExampleBytes : max(options.maxDocumentBytes, options.maxExampleBytes)
+    let (read, count) = try stream.readAll(limit: limit)
+    guard let bytes = read else {
+      if asOneExample {
+        w.rowErrors.append((nil, "example text is over the \(limit >> 20) MB limit (--max-example-mb; \(count >> 20)+ MB read); use `segment: sentences` or `window`"))
+        return
+      }
+      throw KDError(.input, "document is over the \(limit >> 20) MB limit (--max-document-mb; \(count >> 20)+ MB read)", file: file.relativePath)
+    }
+    let text = try FileBytes.decodeText(bytes, display: file.relativePath, latin1: stream.latin1)
     let name = PathText.stem(file.relativePath)
-    let firstLine = TextScan.trimmed(text.prefix(while: { $0 != "\n" }))
+    let firstLine = TextScan.trimmed(text.prefix(while: { !$0.isNewline }))
     let mapper = try labelMapper(file, plural: false)
     let labels = file.task.map { t in mapper.labels([]).map { (t, $0) } } ?? []
     try w.addDocument(externalID: name, docKey: file.relativePath, title: firstLine.isEmpty ? nil : String(firstLine.prefix(200)),
@@ -56,34 +75,50 @@ extension Ingestor {
   }
 
   /// One example per non-empty line; labels optionally from a parallel file
-  /// (line i of the labels file tags line i of this file).
-  func readLines(_ text: String, file: PlannedFile, into w: SourceWriter) throws {
-    let lines = Self.splitLines(text)
-    var labelLines: [Substring]?
+  /// (line i of the labels file tags line i of this file). A line over
+  /// `--max-example-mb` is a row error, skipped unread.
+  func readLines(_ stream: TextLineStream, file: PlannedFile, into w: SourceWriter) throws {
+    let limit = options.maxExampleBytes
+    var pending: [(line: Int, example: PendingExample)] = []
+    var lineCount = 0
+    try stream.forEachLine(limit: limit) { line in
+      lineCount = line.number
+      if let over = line.overLimit {
+        w.rowErrors.append((line.number, "line is \(over >> 20) MB, over the \(limit >> 20) MB limit (--max-example-mb); skipped unread"))
+        return
+      }
+      let t = try stream.decode(line.bytes, line: line.number, byteOffset: line.byteOffset)
+      if TextScan.isBlank(t) { return }
+      pending.append((line.number, PendingExample(text: t, charStart: line.scalarOffset, charEnd: line.scalarOffset + t.unicodeScalars.count,
+                                                  section: nil, labels: [])))
+    }
+    var labelLines: [String]?
     if let lf = file.labelsFromPath {
       let full = PathText.join(rootFolder(of: file), lf)
-      let bytes = try FileBytes.read(path: full, display: lf)
-      let t = try FileBytes.decodeText(bytes, display: lf, latin1: false)
-      let ls = Self.splitLines(t).map(\.text)
-      guard ls.count == lines.count else {
-        throw KDError(.input, "labels file \(lf) has \(ls.count) lines but the text file has \(lines.count); they must pair line by line",
+      let labels = try TextLineStream(path: full, display: lf, latin1: false)
+      var ls: [String] = []
+      try labels.forEachLine(limit: limit) { line in
+        guard line.overLimit == nil else {
+          throw KDError(.input, "line is over the \(limit >> 20) MB limit (--max-example-mb)", file: lf, line: line.number)
+        }
+        ls.append(try labels.decode(line.bytes, line: line.number, byteOffset: line.byteOffset))
+      }
+      guard ls.count == lineCount else {
+        throw KDError(.input, "labels file \(lf) has \(ls.count) lines but the text file has \(lineCount); they must pair line by line",
                       file: file.relativePath)
       }
       labelLines = ls
     }
     let mapper = try labelMapper(file, plural: labelLines != nil)
-    let task = file.task
     var examples: [PendingExample] = []
-    for (i, line) in lines.enumerated() {
-      if TextScan.isBlank(line.text) { continue }
-      var labels: [(String, String)] = []
-      if let task {
-        let raw = labelLines.map { [String($0[i])] } ?? []
-        labels = mapper.labels(raw).map { (task, $0) }
+    examples.reserveCapacity(pending.count)
+    for (number, p) in pending {
+      var e = p
+      if let task = file.task {
+        let raw = labelLines.map { [$0[number - 1]] } ?? []
+        e.labels = mapper.labels(raw).map { (task, $0) }
       }
-      let t = String(line.text)
-      examples.append(PendingExample(text: t, charStart: line.start, charEnd: line.start + t.unicodeScalars.count,
-                                     section: nil, labels: labels))
+      examples.append(e)
     }
     let name = PathText.stem(file.relativePath)
     try w.addDocument(externalID: name, docKey: file.relativePath, title: nil, explicitSplit: nil, text: nil,
@@ -124,7 +159,7 @@ extension Ingestor {
 
   // MARK: CSV / TSV
 
-  func readDelimited(_ text: String, file: PlannedFile, delimiter: UInt8, into w: SourceWriter) throws {
+  func readDelimited(_ stream: TextLineStream, file: PlannedFile, delimiter: UInt8, into w: SourceWriter) throws {
     let e = file.entry
     var header: [String]?
     var cols: (text: Int, label: Int?, id: Int?, split: Int?, title: Int?) = (0, nil, nil, nil, nil)
@@ -132,7 +167,7 @@ extension Ingestor {
     var mapper: LabelMapper?
     var rowIndex = 0
     var fatal: KDError?
-    try CSVReader(delimiter: delimiter).parse(Array(text.utf8), onRecord: { rec in
+    try CSVReader(delimiter: delimiter).parse(stream: stream, limit: recordLimit, onRecord: { rec in
       if fatal != nil { return }
       guard let h = header else {
         let names = rec.fields.map { TextScan.trimmed($0) }
@@ -202,33 +237,39 @@ extension Ingestor {
 
   // MARK: JSON lines
 
-  func readJSONLines(_ text: String, file: PlannedFile, into w: SourceWriter) throws {
+  func readJSONLines(_ stream: TextLineStream, file: PlannedFile, into w: SourceWriter) throws {
     let e = file.entry
     let textKey = e.text ?? "text", idKey = e.id ?? "id", splitKey = e.split ?? "split", titleKey = e.title ?? "title"
-    var lineNo = 0
     var mappers: [Bool: LabelMapper] = [:]
-    for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-      lineNo += 1
-      let line = TextScan.trimmed(rawLine)
-      if line.isEmpty { continue }
+    let limit = recordLimit
+    // Lines end at LF with an optional CR (CRLF files keep every row); a line
+    // over the record limit is a row error, skipped unread.
+    try stream.forEachLine(limit: limit) { rawLine in
+      let lineNo = rawLine.number
+      if let over = rawLine.overLimit {
+        w.rowErrors.append((lineNo, "line is \(over >> 20) MB, over the \(limit >> 20) MB limit for one JSON line (2 × --max-example-mb + 1 MB); skipped unread"))
+        return
+      }
+      let line = TextScan.trimmed(try stream.decode(rawLine.bytes, line: lineNo, byteOffset: rawLine.byteOffset))
+      if line.isEmpty { return }
       let obj: Any
       do {
         obj = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
       } catch {
         w.rowErrors.append((lineNo, "invalid JSON: \((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)")"))
-        continue
+        return
       }
       guard let dict = obj as? [String: Any] else {
         w.rowErrors.append((lineNo, "expected a JSON object per line"))
-        continue
+        return
       }
       guard let text = dict[textKey] as? String else {
         w.rowErrors.append((lineNo, dict[textKey] == nil ? "no '\(textKey)' field" : "'\(textKey)' is not a string"))
-        continue
+        return
       }
       if TextScan.isBlank(text) {
         w.rowErrors.append((lineNo, "empty text"))
-        continue
+        return
       }
       var labels: [(String, String)] = []
       if let task = file.task {
@@ -245,7 +286,7 @@ extension Ingestor {
         default: raw = []
         }
         if mappers[plural] == nil { mappers[plural] = try labelMapper(file, plural: plural) }
-        guard let mapper = mappers[plural] else { continue }
+        guard let mapper = mappers[plural] else { return }
         if let a = labelValue as? [Any], !a.isEmpty {
           // An array is already a list of tags: map each without splitting.
           labels = a.compactMap { ($0 as? String) ?? ($0 as? NSNumber)?.stringValue }
@@ -255,14 +296,14 @@ extension Ingestor {
         }
         if labels.count > 1 && !mapper.multiLabel {
           w.rowErrors.append((lineNo, "several labels in a single-label field; set `multi_label: true`"))
-          continue
+          return
         }
       }
       var explicit: Split?
       if let s = dict[splitKey] as? String, !s.isEmpty {
         guard let sp = Split(loose: s) else {
           w.rowErrors.append((lineNo, "unknown split '\(s)' (train, validation or test)"))
-          continue
+          return
         }
         explicit = sp
       }
@@ -292,6 +333,7 @@ extension Ingestor {
     }
     let segment = w.segment
     let sectionTask = file.task
+    let headings = headingPlacement(file, format: reader.format)
     var position = 0
     try reader.read(path: file.absolutePath) { event in
       switch event {
@@ -309,8 +351,9 @@ extension Ingestor {
           for s in doc.sections where !s.text.isEmpty {
             var labels: [(String, String)] = []
             if let l = s.label, let t = sectionTask { labels.append((t, l)) }
-            examples.append(PendingExample(text: s.text, charStart: nil, charEnd: nil,
-                                           section: s.identifier ?? s.heading, labels: labels))
+            let placement = headings.resolved(sectionLabelIsExampleLabel: !labels.isEmpty)
+            examples.append(PendingExample(text: HeadingPlacement.text(s, placement: placement), charStart: nil, charEnd: nil,
+                                           section: HeadingPlacement.sectionField(s, placement: placement), labels: labels))
           }
           if examples.isEmpty, let title = doc.title, !title.isEmpty {
             examples.append(PendingExample(text: title, charStart: nil, charEnd: nil, section: "title", labels: []))
@@ -321,7 +364,8 @@ extension Ingestor {
         } else {
           var parts: [String] = []
           if let t = doc.title, !t.isEmpty { parts.append(t) }
-          parts.append(contentsOf: doc.sections.map(\.text).filter { !$0.isEmpty })
+          let placement = headings.resolved(sectionLabelIsExampleLabel: false)
+          parts.append(contentsOf: doc.sections.filter { !$0.text.isEmpty }.map { HeadingPlacement.text($0, placement: placement) })
           try w.addDocument(externalID: doc.externalID, docKey: key, title: doc.title, explicitSplit: doc.split,
                             text: parts.joined(separator: "\n\n"), labels: docLabels, documentLabels: docLabels,
                             metadata: doc.metadata)
@@ -329,6 +373,13 @@ extension Ingestor {
       }
     }
     return reader.format
+  }
+
+  /// The heading placement of a file read by a `format` reader: the
+  /// manifest's `headings:` for USLM, Akoma Ntoso and JATS, `none` for the others.
+  func headingPlacement(_ file: PlannedFile, format: String) -> HeadingPlacement {
+    guard HeadingPlacement.formats.contains(format) else { return .none }
+    return file.entry.headings.flatMap(HeadingPlacement.init(rawValue:)) ?? .auto
   }
 
   /// The reader a manifest names; `xml` builds the generic XPath reader from the entry's `xml:` block.
@@ -342,13 +393,14 @@ extension Ingestor {
     return try ReaderRegistry.reader(named: name, options: [:])
   }
 
-  /// The first bytes of a file as stored: `ReaderRegistry.detect` inflates
-  /// a gzip prefix itself.
+  /// The decompressed start of a file, long enough to get past its prolog
+  /// (a ~200 KB internal DTD subset included): see `ReaderRegistry.sniffPrefix`.
   func sniffPrefix(_ file: PlannedFile) throws -> [UInt8] {
-    guard let fh = FileHandle(forReadingAtPath: file.absolutePath) else {
-      throw KDError(.io, "cannot read: permission denied or not a regular file", file: file.relativePath)
+    do {
+      return try ReaderRegistry.sniffPrefix(path: file.absolutePath)
+    } catch var e as KDError {
+      e.file = file.relativePath
+      throw e
     }
-    defer { try? fh.close() }
-    return [UInt8]((try? fh.read(upToCount: 1 << 16)) ?? Data())
   }
 }

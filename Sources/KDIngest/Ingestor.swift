@@ -49,7 +49,14 @@ public final class Ingestor {
     var planner = try CorpusPlanner(root: root, manifestPath: options.manifest)
     var skipped: [String] = []
     var manifestErrors: [IngestSummary.FileError] = []
-    let files = try planner.plan(skipped: &skipped, errors: &manifestErrors)
+    var files = try planner.plan(skipped: &skipped, errors: &manifestErrors)
+    if let shard = options.shard {
+      // Stable: a file's shard depends only on its path relative to the corpus root.
+      let all = files.count
+      files = files.filter { shard.containsFile($0.relativePath) }
+      summary.shard = shard.description
+      summary.filesInOtherShards = all - files.count
+    }
     summary.skipped = skipped
     summary.errors = manifestErrors
     summary.filesSkipped = skipped.count
@@ -65,6 +72,7 @@ public final class Ingestor {
     let runID = stage.runID
     summary.runID = runID
     do {
+      try store.claimShard(options.shard.map { StoreShard(kind: .files, shard: $0) })
       let totalBytes = files.reduce(Int64(0)) { $0 + $1.size }
       var done: Int64 = 0
       let previousMaxID = try store.maxExampleID()
@@ -235,6 +243,14 @@ public final class Ingestor {
     enc.outputFormatting = [.sortedKeys]
     let entry = (try? enc.encode(file.entry)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     var key = "v1|\(file.format)|\(file.domain)|\(file.task ?? "")|\(entry)|\(segmentFor(file))"
+    // Reader revisions that change what a file yields: files stored before
+    // them are read again (issue 16: CRLF JSON lines, section headings).
+    switch file.format {
+    case "jsonl": key += "|crlf"
+    case "jats", "uslm", "akn", "xml-auto":
+      key += "|headings:" + (file.entry.headings ?? HeadingPlacement.auto.rawValue)
+    default: break
+    }
     if segmentFor(file) == "window" { key += "|\(options.maxTokens)|\(options.stride)|\(tokenizerHash ?? "")" }
     if let lf = file.labelsFromPath {
       let abs = (PathText.join(options.corpus, lf))

@@ -16,11 +16,10 @@ struct LabelMapper {
     var m = entry.labelMap ?? [:]
     if let namesFile = entry.labelNames {
       let path = PathText.join(baseFolder, namesFile)
-      let bytes = try FileBytes.read(path: path, display: namesFile)
-      let text = try FileBytes.decodeText(bytes, display: namesFile, latin1: false)
+      let stream = try TextLineStream(path: path, display: namesFile, latin1: false)
       var first = true
       var header: [String] = []
-      try CSVReader().parse(Array(text.utf8), onRecord: { rec in
+      try CSVReader().parse(stream: stream, limit: 1 << 20, onRecord: { rec in
         if first { header = rec.fields; first = false; return }
         guard rec.fields.count >= 2 else {
           throw KDError(.input, "expected two columns (id, name), found \(rec.fields.count)", file: namesFile, line: rec.line)

@@ -6,17 +6,19 @@ import KDTokenizers
 /// Connects a tokenizer to an ingest run: window segmentation, and the
 /// tokenizer whose ids `TokenizerWorker` stores for every example.
 public enum TokenizerSetup {
-  /// The tokenizer used when `--tokenizer` is not given: the default teacher's.
-  public static let defaultPath = "models/all-MiniLM-L6-v2/tokenizer.json"
+  /// The tokenizer used when `--tokenizer` is not given: the default teacher's,
+  /// found by `ModelPaths` ($KD_TEACHER, $KD_MODELS, ./models, the install's share folder).
+  public static var defaultPath: String? { ModelPaths.defaultTokenizer() }
 
   /// Loads the tokenizer (nil / default path when present / "none") and wires it into the ingestor.
   public static func configure(_ ingestor: Ingestor, path: String?, log: @escaping (String) -> Void) throws {
     var chosen = path
     if chosen == nil {
-      if FileManager.default.fileExists(atPath: defaultPath) {
-        chosen = defaultPath
+      if let found = defaultPath {
+        chosen = found
       } else {
-        log("note: no --tokenizer and no \(defaultPath): examples are stored without token ids (kd-teacher-cache can tokenize later)")
+        let tried = ModelPaths.describe(ModelPaths.candidates())
+        log("note: no --tokenizer and no default tokenizer (tried \(tried)): examples are stored without token ids (kd-teacher-cache can tokenize later)")
         return
       }
     }

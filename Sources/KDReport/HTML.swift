@@ -92,12 +92,12 @@ public enum Format {
     return String(format: "%.3g", value)
   }
 
-  /// Bytes as `512 B`, `12.3 kB`, `4.5 MB`, `1.2 GB` (powers of 1024).
+  /// Bytes as `512 B`, `12.3 KiB`, `4.5 MiB`, `1.2 GiB` (powers of 1024, labelled as such).
   public static func bytes<T: BinaryInteger>(_ value: T) -> String {
     let v = Double(value)
-    if v >= 1_073_741_824 { return String(format: "%.1f GB", v / 1_073_741_824) }
-    if v >= 1_048_576 { return String(format: "%.1f MB", v / 1_048_576) }
-    if v >= 1024 { return String(format: "%.1f kB", v / 1024) }
+    if v >= 1_073_741_824 { return String(format: "%.1f GiB", v / 1_073_741_824) }
+    if v >= 1_048_576 { return String(format: "%.1f MiB", v / 1_048_576) }
+    if v >= 1024 { return String(format: "%.1f KiB", v / 1024) }
     return "\(value) B"
   }
 

@@ -1,6 +1,7 @@
 import Foundation
 import KDCore
 import KDStore
+@_exported import KDEval
 
 /// What `kd-report` does, for callers that are not the command line.
 public struct ReportOptions: Sendable {
@@ -40,6 +41,35 @@ public struct ReportSummary: Codable, Sendable, Equatable {
   /// Tasks with at least one training run.
   public var trainedTasks: [String]
   public var teachers: [String]
+  /// Per task: examples and skipped duplicates by split, and each teacher's scores (ECE after calibration).
+  public var taskDetails: [ReportTaskDetail] = []
+}
+
+/// `kd-report --json`: one task's split sizes and teacher scores.
+public struct ReportTaskDetail: Codable, Sendable, Equatable {
+  public struct SplitCount: Codable, Sendable, Equatable {
+    public var split: String
+    /// Stored examples, duplicates included.
+    public var examples: Int
+    /// Exact duplicates of an earlier text: left out of teacher outputs, training and evaluation.
+    public var duplicatesSkipped: Int
+  }
+  public struct TeacherScore: Codable, Sendable, Equatable {
+    public var teacher: String
+    /// The split scored (test, else validation).
+    public var split: String
+    public var examples: Int
+    public var accuracy: Double
+    public var macroF1: Double
+    /// Expected calibration error of the calibrated probabilities (15 bins).
+    public var ece: Double?
+    /// The calibration temperature applied (1: uncalibrated) and the ECE without it, on the calibration split.
+    public var calibrationTemperature: Double
+    public var eceUncalibratedOnValidation: Double?
+  }
+  public var task: String
+  public var splits: [SplitCount]
+  public var teachers: [TeacherScore]
 }
 
 /// Renders kd databases as one self-contained HTML report.
@@ -68,7 +98,18 @@ public enum KDReportGenerator {
       emptySections: renderer.sections.filter { !$0.rendered }.map(\.id),
       tasks: renderer.orderedTasks.map(\.task.name),
       trainedTasks: renderer.orderedTasks.filter { $0.training != nil }.map(\.task.name),
-      teachers: content.teachers.map(\.name))
+      teachers: content.teachers.map(\.name),
+      taskDetails: content.tasks.map { t in
+        ReportTaskDetail(
+          task: t.task.name,
+          splits: t.splitCounts.map { .init(split: $0.split, examples: $0.examples, duplicatesSkipped: $0.duplicates) },
+          teachers: t.teacherEvaluations.map { e in
+            .init(teacher: e.teacher.name, split: e.split.rawValue, examples: e.evaluation.examples,
+                  accuracy: e.evaluation.accuracy, macroF1: e.evaluation.macroF1, ece: e.evaluation.ece,
+                  calibrationTemperature: e.calibration?.temperature ?? 1,
+                  eceUncalibratedOnValidation: e.calibration?.eceBefore)
+          })
+      })
     return (html, summary)
   }
 

@@ -9,6 +9,8 @@ public struct TeacherEvaluation {
   public var evaluation: ClassificationEvaluation
   /// Outputs whose logits were not finite (left out).
   public var invalid: Int
+  /// The teacher's calibration (confidences are softmax(logits / temperature)); nil: raw logits.
+  public var calibration: TeacherCalibration?
 }
 
 /// Everything the report shows about one task.
@@ -122,19 +124,22 @@ public enum ReportLoader {
       throw KDError(.input, "it has \(teacher.numOutputs) outputs but task '\(task.name)' has \(classes) labels")
     }
     let storage = try TeacherStorage(name: teacher.storage, topK: teacher.topK)
+    let calibration = try store.teacherCalibration(teacherID: teacher.id)
+    let temperature = calibration?.temperature ?? 1
     for split in [Split.test, .validation] {
       var evaluation = ClassificationEvaluation(classes: classes)
       var invalid = 0
       try store.forEachTeacherPrediction(teacherID: teacher.id, storage: storage, numOutputs: teacher.numOutputs,
                                          taskID: task.id, split: split) { row in
-        guard let p = ClassificationEvaluation.prediction(row.logits) else {
+        guard let p = ClassificationEvaluation.prediction(row.logits, temperature: temperature) else {
           invalid += 1
           return
         }
         evaluation.add(gold: row.gold, predicted: p.predicted, confidence: p.confidence)
       }
       if evaluation.examples > 0 {
-        return TeacherEvaluation(teacher: teacher, split: split, evaluation: evaluation, invalid: invalid)
+        return TeacherEvaluation(teacher: teacher, split: split, evaluation: evaluation, invalid: invalid,
+                                 calibration: calibration)
       }
     }
     return nil

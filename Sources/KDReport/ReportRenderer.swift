@@ -260,14 +260,19 @@ public struct ReportRenderer {
       return ["<a href=\"#\(t.anchor)\">\(esc(t.task.name))</a>\(t.task.multiLabel ? " <span class=\"tag\">multi-label</span>" : "")",
               Format.int(t.task.labels.count), Format.int(n("train")), Format.int(n("validation")), Format.int(n("test")),
               Format.int(total), total > 0 ? Format.percent(Double(labeled) / Double(total)) : "—",
-              Format.int(t.splitCounts.reduce(0) { $0 + $1.duplicates })]
+              ["train", "validation", "test"].map { sp in
+                Format.int(bySplit[sp]?.reduce(0) { $0 + $1.duplicates } ?? 0)
+              }.joined(separator: " / ")]
     }
     if taskRows.isEmpty {
       empty("No task has examples.")
     } else {
       table([Column("task"), Column("labels", numeric: true), Column("train", numeric: true),
              Column("validation", numeric: true), Column("test", numeric: true), Column("examples", numeric: true),
-             Column("labeled", numeric: true), Column("duplicates", numeric: true)], taskRows, cls: "tasks")
+             Column("labeled", numeric: true),
+             Column("duplicates skipped (train / val / test)", numeric: true,
+                    help: "exact duplicates of an earlier text: stored, but left out of teacher outputs, training and evaluation")],
+            taskRows, cls: "tasks")
     }
     renderDocumentLabels()
     renderSources()

@@ -162,6 +162,7 @@ public final class EncoderTeacher: TeacherBackend {
           field: "--replace")
       }
       try encoder.attachFittedHead(head)
+      adoptSavedEmbeddings(context: context, cacheKey: encoderHash)
       context.log("keeping the head of teacher \(existing.name) (fitted on \(recorded["train_examples"] ?? "?") labels; --replace refits)")
       return (json, blob)
     }
@@ -202,15 +203,18 @@ public final class EncoderTeacher: TeacherBackend {
       let head = try HeadBlob.decode(recorded.headBlob)
       guard head.labels == task.labels else { throw KDError(.model, "recorded head labels differ from the task's", field: "teachers.head_blob") }
       try encoder.attachFittedHead(head)
+      adoptSavedEmbeddings(context: context, cacheKey: encoderHash)
       context.log("reusing the head fitted earlier for this encoder and these labels")
       return (recorded.headJSON, recorded.headBlob)
     }
     context.log("fitting a head for task \(task.name) on \(train.count) training and \(validation.count) validation embeddings")
-    let trainX = try context.pooledEmbeddings(of: train.map(\.exampleID))
+    // Saved batch by batch under the encoder's identity: a kill during the fit loses at most one batch.
+    let trainX = try context.pooledEmbeddings(of: train.map(\.exampleID), cacheKey: encoderHash)
     let trainY = train.map { Int32($0.classes.first ?? 0) }
     var valid: (features: [Float], labels: [Int32])?
     if !validation.isEmpty {
-      valid = (try context.pooledEmbeddings(of: validation.map(\.exampleID)), validation.map { Int32($0.classes.first ?? 0) })
+      valid = (try context.pooledEmbeddings(of: validation.map(\.exampleID), cacheKey: encoderHash),
+               validation.map { Int32($0.classes.first ?? 0) })
     }
     let head = try LogisticRegression.fit(
       features: trainX, labels: trainY, classes: task.labels.count, validation: valid, strengths: strengths, labelNames: task.labels,
@@ -255,6 +259,13 @@ public final class EncoderTeacher: TeacherBackend {
     return (jsonText(json), HeadBlob.encode(head))
   }
 
+
+  /// Embeddings a killed run saved while fitting: the kept head turns them into outputs without a forward pass.
+  func adoptSavedEmbeddings(context: TeacherPreparationContext, cacheKey: String) {
+    for (id, e) in context.savedEmbeddings(cacheKey: cacheKey) where fittedEmbeddings.count < Self.fittedEmbeddingLimit {
+      fittedEmbeddings[id] = e
+    }
+  }
 
   // MARK: Computing
 

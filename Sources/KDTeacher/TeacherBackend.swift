@@ -98,8 +98,20 @@ public protocol TeacherPreparationContext: AnyObject {
   /// Pooled embeddings (row-major, `dim` per example) of the given examples,
   /// computed with the teacher's tokenizer and windowing like the cached outputs.
   func pooledEmbeddings(of exampleIDs: [Int64]) throws -> [Float]
+  /// The same, saved as they are computed under `cacheKey` (the encoder's identity) so that a
+  /// killed run resumes them (`EmbeddingSpill`).
+  func pooledEmbeddings(of exampleIDs: [Int64], cacheKey: String) throws -> [Float]
+  /// Embeddings saved under `cacheKey` by an earlier, killed run (empty when none).
+  func savedEmbeddings(cacheKey: String) -> [Int64: [Float]]
   /// Writes a progress line.
   func log(_ message: String)
+}
+
+extension TeacherPreparationContext {
+  public func pooledEmbeddings(of exampleIDs: [Int64], cacheKey: String) throws -> [Float] {
+    try pooledEmbeddings(of: exampleIDs)
+  }
+  public func savedEmbeddings(cacheKey: String) -> [Int64: [Float]] { [:] }
 }
 
 /// A source of teacher outputs: the native encoder or an external command.

@@ -28,7 +28,13 @@ public struct TeacherCacheOptions: Sendable {
   public var replace = false
   /// Compute at most this many examples per task in this run.
   public var limit: Int?
+  /// External teachers: batches in flight at once (1 = send one batch, wait for all its answers).
+  public var window = 4
   public var head = HeadOptions()
+  /// Compute only the examples of this shard (by a hash of their text); the others are skipped as `other_shard`.
+  public var shard: ShardSpec?
+  /// The store is one shard of a corpus: a `--task` with no examples here is skipped, not an error.
+  public var skipAbsentTasks = false
 
   public init() {}
 }
@@ -64,12 +70,15 @@ public struct TeacherCacheSummary: Codable, Sendable, Equatable {
   public var bytesPerExampleByStorage: [String: Int] = [:]
   /// Bytes per example of the f16 embedding, when cached.
   public var embeddingBytesPerExample: Int?
+  /// The temperature fitted on the validation outputs (nil: too few labelled validation outputs; T = 1).
+  public var calibration: TeacherCalibration?
 
   enum CodingKeys: String, CodingKey {
     case teacher, teacherID = "teacher_id", task, kind, head, storage, topK = "top_k", numOutputs = "num_outputs"
     case embeddingDim = "embedding_dim", cachedNow = "cached_now", alreadyCached = "already_cached", skipped, failures
     case windowed, tokenizedNow = "tokenized_now", seconds, examplesPerSecond = "examples_per_second", bytesPerExample = "bytes_per_example"
     case bytesPerExampleByStorage = "bytes_per_example_by_storage", embeddingBytesPerExample = "embedding_bytes_per_example"
+    case calibration
   }
 }
 
@@ -102,9 +111,11 @@ public final class TeacherCache: TeacherPreparationContext {
   public var afterCommit: ((Int) -> Void)?
 
   public private(set) var existingTeacher: TeacherRecord?
-  private var tokenizerID: Int64?
+  var tokenizerID: Int64?
   private var maxTokens: Int?
-  public private(set) var interrupted = false
+  public internal(set) var interrupted = false
+  /// Embedding files of this run's head fits: deleted once the task's outputs are all stored.
+  var spills: [EmbeddingSpill] = []
 
   public init(store: Store, backend: TeacherBackend, options: TeacherCacheOptions) {
     self.store = store
@@ -138,6 +149,17 @@ public final class TeacherCache: TeacherPreparationContext {
           ? "the database has no examples and no tasks: run kd-ingest first"
           : "the database has no labeled task: a teacher predicts a task's labels, so ingest labeled data (or a task's label set) first",
         file: store.path)
+    }
+    if !options.taskNames.isEmpty && options.skipAbsentTasks {
+      var out: [(task: TaskRecord, qualified: Bool)] = []
+      for n in options.taskNames {
+        guard let t = try store.task(named: n), try store.teacherCoverage(teacherID: nil, taskID: t.id).eligible > 0 else {
+          log("task \(n) has no examples in this shard: nothing to cache for it")
+          continue
+        }
+        out.append((t, options.taskNames.count > 1))
+      }
+      return out
     }
     if !options.taskNames.isEmpty {
       return try options.taskNames.map { n in
@@ -218,6 +240,14 @@ public final class TeacherCache: TeacherPreparationContext {
     if tokenizerID != nil, let first = pending.first(where: { $0.tokenCount == nil }) {
       throw KDError(.internalError, "example \(first.exampleID) is still not tokenized with the teacher's tokenizer")
     }
+    if let shard = options.shard {
+      // Stable: an example's shard depends only on its text.
+      var hashes: [Int64: UInt64] = [:]
+      for e in try store.exampleTextHashes() { hashes[e.id] = e.hash }
+      let before = pending.count
+      pending = pending.filter { shard.containsText(hash: hashes[$0.exampleID] ?? 0) }
+      if before > pending.count { summary.skipped["other_shard"] = before - pending.count }
+    }
     if let limit = options.limit, pending.count > limit {
       summary.skipped["limit"] = pending.count - limit
       pending = Array(pending.prefix(max(0, limit)))
@@ -228,6 +258,13 @@ public final class TeacherCache: TeacherPreparationContext {
       log("\(teacher.name): \(pending.count) examples to compute, \(coverage.cached) already cached")
     }
     try compute(pending.map(\.exampleID), teacher: teacher, runID: runID, summary: &summary)
+    if !interrupted {
+      summary.calibration = try calibrate(teacher: teacher, task: task)
+      if try store.pendingTeacherExamples(teacherID: teacher.id, taskID: task.id, tokenizerID: tokenizerID).isEmpty {
+        for s in spills { s.remove() }
+        spills = []
+      }
+    }
 
     let sizes = try store.teacherOutputSizes(teacherID: teacher.id)
     summary.bytesPerExample = sizes.count > 0 ? sizes.logitsBytes + sizes.embeddingBytes : 0
@@ -375,6 +412,9 @@ public final class TeacherCache: TeacherPreparationContext {
   // MARK: Computing
 
   private func compute(_ ids: [Int64], teacher: TeacherRecord, runID: Int64?, summary: inout TeacherCacheSummary) throws {
+    if let external = backend as? ExternalTeacher, options.window > 1 {
+      return try computePipelined(ids, external: external, teacher: teacher, runID: runID, summary: &summary)
+    }
     let batch = max(1, options.batchSize)
     let chunkSize = batch * max(1, options.commitEvery)
     var done = 0
@@ -405,7 +445,7 @@ public final class TeacherCache: TeacherPreparationContext {
     }
   }
 
-  private func inputs(_ rows: [TeacherInputRow]) throws -> (inputs: [TeacherInput], owner: [Int], windows: [Int]) {
+  func inputs(_ rows: [TeacherInputRow]) throws -> (inputs: [TeacherInput], owner: [Int], windows: [Int]) {
     var inputs: [TeacherInput] = [], owner: [Int] = [], windows: [Int] = []
     for (i, r) in rows.enumerated() {
       if tokenizerID != nil && r.ids == nil {
@@ -429,8 +469,16 @@ public final class TeacherCache: TeacherPreparationContext {
     let (inputs, owner, windows) = try inputs(rows)
     let wantEmbeddings = teacher.embeddingDim != nil
     let results = try backend.compute(inputs, wantEmbeddings: wantEmbeddings)
-    guard results.count == inputs.count else {
-      throw KDError(.model, "teacher returned \(results.count) results for \(inputs.count) inputs")
+    try storeResults(results, rows: rows, owner: owner, windows: windows, teacher: teacher, runID: runID, summary: &summary)
+  }
+
+  /// Averages windows and stores one batch's results (in the caller's transaction).
+  func storeResults(
+    _ results: [TeacherResult], rows: [TeacherInputRow], owner: [Int], windows: [Int], teacher: TeacherRecord, runID: Int64?,
+    summary: inout TeacherCacheSummary
+  ) throws {
+    guard results.count == owner.count else {
+      throw KDError(.model, "teacher returned \(results.count) results for \(owner.count) inputs")
     }
     let n = teacher.numOutputs
     var sums = [[Float]](repeating: [Float](repeating: 0, count: n), count: rows.count)
@@ -492,6 +540,47 @@ public final class TeacherCache: TeacherPreparationContext {
 
   /// Pooled embeddings of examples, windowed and averaged like the outputs.
   public func pooledEmbeddings(of exampleIDs: [Int64]) throws -> [Float] {
+    try pooledEmbeddings(of: exampleIDs, onBatch: nil)
+  }
+
+  /// Pooled embeddings, appended to `EmbeddingSpill(cacheKey)` batch by batch; those saved by a killed
+  /// earlier run are read back instead of recomputed.
+  public func pooledEmbeddings(of exampleIDs: [Int64], cacheKey: String) throws -> [Float] {
+    let spill = EmbeddingSpill(databasePath: store.path, key: cacheKey)
+    spills.append(spill)
+    let saved = spill.load()
+    var seen = Set<Int64>()
+    let missing = exampleIDs.filter { saved[$0] == nil && seen.insert($0).inserted }
+    let reused = exampleIDs.count - missing.count
+    if reused > 0 {
+      log("reusing \(reused) embeddings saved by an earlier run; embedding \(missing.count)")
+    }
+    var byID = saved
+    if !missing.isEmpty {
+      let x = try pooledEmbeddings(of: missing) { rows in try spill.append(rows) }
+      let d = x.count / missing.count
+      for (i, id) in missing.enumerated() { byID[id] = Array(x[(i * d)..<((i + 1) * d)]) }
+    }
+    var out: [Float] = []
+    var dim = 0
+    for id in exampleIDs {
+      guard let e = byID[id] else { throw KDError(.internalError, "no embedding for example \(id)") }
+      if dim == 0 { dim = e.count }
+      guard e.count == dim else {
+        throw KDError(.model, "saved embedding sizes differ (\(e.count) vs \(dim)); delete \(spill.path)", file: spill.path)
+      }
+      out.append(contentsOf: e)
+    }
+    return out
+  }
+
+  public func savedEmbeddings(cacheKey: String) -> [Int64: [Float]] {
+    let spill = EmbeddingSpill(databasePath: store.path, key: cacheKey)
+    spills.append(spill)
+    return spill.load()
+  }
+
+  func pooledEmbeddings(of exampleIDs: [Int64], onBatch: (([(id: Int64, embedding: [Float])]) throws -> Void)?) throws -> [Float] {
     var out: [Float] = []
     var dim = 0
     let batch = max(1, options.batchSize)
@@ -518,6 +607,7 @@ public final class TeacherCache: TeacherPreparationContext {
         let w = Float(windows[owner[j]])
         for c in 0..<dim { byIndex[i][c] += e[c] / w }
       }
+      try onBatch?(idx.map { (rows[$0].exampleID, byIndex[$0]) })
       start += idx.count
       done += idx.count
       progress?(done, order.count)

@@ -100,7 +100,9 @@ public enum CheckpointWriter {
       for (name, data) in files {
         let f = tmp.appendingPathComponent(name)
         guard fm.createFile(atPath: f.path, contents: data) else {
-          throw KDError(.io, "cannot write checkpoint file", file: f.path)
+          let full = errno == ENOSPC
+          throw KDError(.io, full ? "the disk is full: cannot write checkpoint file (\(data.count) bytes)" : "cannot write checkpoint file",
+                        file: f.path)
         }
         let fd = open(f.path, O_RDONLY)
         if fd >= 0 {

@@ -17,9 +17,37 @@ public struct ComparisonRow: Codable, Sendable {
   public var checkpoint: String?
   /// Student accuracy as a share of the teacher's, on the test split.
   public var accuracyVsTeacher: Double?
+  /// Expected calibration error on the test split (the teacher's after its calibration temperature).
+  public var testECE: Double?
+  /// The teacher's calibration temperature (teacher row only; 1: uncalibrated).
+  public var calibrationTemperature: Double?
+  /// One class predicted on more than 90% of the test rows: flagged in the table.
+  public var collapsed: Bool?
+  /// Share of test rows on the most predicted class.
+  public var dominantPredictionShare: Double?
+  /// Epochs trained and the best (selected) epoch (students only).
+  public var epochs: Int?
+  public var bestEpoch: Int?
+
+  public init(task: String, model: String, name: String, testAccuracy: Double, testMacroF1: Double, testExamples: Int,
+              parameters: Int?, sizeBytes: Int?, inferenceExamplesPerSecond: Double?, checkpoint: String?,
+              accuracyVsTeacher: Double?) {
+    self.task = task
+    self.model = model
+    self.name = name
+    self.testAccuracy = testAccuracy
+    self.testMacroF1 = testMacroF1
+    self.testExamples = testExamples
+    self.parameters = parameters
+    self.sizeBytes = sizeBytes
+    self.inferenceExamplesPerSecond = inferenceExamplesPerSecond
+    self.checkpoint = checkpoint
+    self.accuracyVsTeacher = accuracyVsTeacher
+  }
 }
 
-/// Test metrics of the teacher itself, from its cached logits (argmax), no model needed.
+/// Test metrics of the teacher itself, from its cached logits (argmax; probabilities after its
+/// calibration temperature, which the loader applies where it reads the logits), no model needed.
 public func teacherTestMetrics(plan: TrainingPlan, domains: [String] = []) throws -> ClassificationMetrics {
   var o = LoaderOptions(numClasses: plan.labels.count, vocabSize: plan.vocabSize)
   o.shuffle = false
@@ -71,18 +99,42 @@ public func teacherSize(dbPath: String, teacher: String, classes: Int) throws ->
 public func comparisonTable(_ rows: [ComparisonRow]) -> String {
   func size(_ b: Int?) -> String {
     guard let b else { return "—" }
-    return b >= 1 << 20 ? String(format: "%.1f MB", Double(b) / 1_048_576) : String(format: "%.0f kB", Double(b) / 1024)
+    return String(format: "%.2f", Double(b) / 1_048_576)
   }
   func params(_ p: Int?) -> String {
     guard let p else { return "—" }
     return p >= 1_000_000 ? String(format: "%.2fM", Double(p) / 1e6) : String(format: "%.1fk", Double(p) / 1e3)
   }
-  var out = "| task | model | test accuracy | test macro-F1 | accuracy vs teacher | parameters | size on disk | inference examples/s |\n"
-  out += "|---|---|---:|---:|---:|---:|---:|---:|\n"
+  var out = "| task | model | test accuracy | test macro-F1 | test ECE | accuracy vs teacher | parameters | size on disk (MiB) | inference examples/s (1 thread) |\n"
+  out += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+  var notes: [String] = []
   for r in rows {
     let vs = r.accuracyVsTeacher.map { String(format: "%.1f%%", $0 * 100) } ?? "—"
     let speed = r.inferenceExamplesPerSecond.map { String(format: "%.0f", $0) } ?? "—"
-    out += "| \(r.task) | \(r.name) | \(String(format: "%.4f", r.testAccuracy)) | \(String(format: "%.4f", r.testMacroF1)) | \(vs) | \(params(r.parameters)) | \(size(r.sizeBytes)) | \(speed) |\n"
+    let ece = r.testECE.map { String(format: "%.4f", $0) } ?? "—"
+    var name = r.name
+    if r.collapsed == true {
+      name += " ⚠ collapsed"
+      notes.append(String(format: "%@ on %@ is collapsed: it predicts one class on %.0f%% of the test rows.", r.name, r.task,
+                          (r.dominantPredictionShare ?? 0) * 100))
+    }
+    out += "| \(r.task) | \(name) | \(String(format: "%.4f", r.testAccuracy)) | \(String(format: "%.4f", r.testMacroF1)) | \(ece) | \(vs) | \(params(r.parameters)) | \(size(r.sizeBytes)) | \(speed) |\n"
+  }
+  for n in notes { out += "\n⚠ " + n + "\n" }
+  return out
+}
+
+/// One line per task: examples used and exact duplicates skipped, per split (empty when none were skipped).
+public func duplicatesSummary(_ outcomes: [TaskOutcome]) -> String {
+  var out = ""
+  for o in outcomes where o.skippedDuplicates.values.contains(where: { $0 > 0 }) {
+    let parts = Split.allCases.map { s -> String in
+      let d = o.skippedDuplicates[s.rawValue] ?? 0
+      let used = o.examples[s.rawValue] ?? 0
+      let share = used + d > 0 ? Double(d) / Double(used + d) * 100 : 0
+      return "\(s.rawValue) \(d) of \(used + d) (\(String(format: "%.1f", share))%)"
+    }
+    out += "\(o.task): exact duplicates skipped: \(parts.joined(separator: ", "))\n"
   }
   return out
 }

@@ -8,9 +8,12 @@ public struct LoaderSource: Sendable {
   public var query: TrainingQuery
   /// The teachers of `query.teacherIDs`, in the same order.
   public var teachers: [TrainingTeacher]
+  /// Calibration temperature of each teacher (same order; missing or 1: raw logits). Cached logits are
+  /// divided by it where they are read, before anything else (`TeacherCalibration`).
+  public var calibration: [Float]
 
-  public init(path: String, query: TrainingQuery, teachers: [TrainingTeacher]) {
-    self.path = path; self.query = query; self.teachers = teachers
+  public init(path: String, query: TrainingQuery, teachers: [TrainingTeacher], calibration: [Float] = []) {
+    self.path = path; self.query = query; self.teachers = teachers; self.calibration = calibration
   }
 }
 
@@ -178,16 +181,20 @@ public final class StreamingLoader: @unchecked Sendable {
         guard let blob else { continue }
         let t = source.teachers[ti]
         let w = ti < options.teacherWeights.count ? options.teacherWeights[ti] : 1
+        // The teacher's calibration: raw logits / T_cal (1 when uncalibrated).
+        let calibration: Float = ti < source.calibration.count ? 1 / source.calibration[ti] : 1
         if case .f32 = t.storage, blob.count == t.numOutputs * 4, t.numOutputs == options.numClasses {
           // Fast path for dense f32 outputs: softmax straight from the blob, no intermediate arrays.
           if teacher.isEmpty { teacher = [Float](repeating: 0, count: options.numClasses) }
-          Self.addDenseSoftmax(blob, count: t.numOutputs, temperature: options.temperature, weight: w, into: &teacher)
+          Self.addDenseSoftmax(blob, count: t.numOutputs, logitScale: calibration, temperature: options.temperature,
+                               weight: w, into: &teacher)
           weightSum += w
           continue
         }
-        let logits: TeacherLogits
+        var logits: TeacherLogits
         do {
           logits = try TeacherOutputCodec.decode(blob, storage: t.storage, numOutputs: t.numOutputs)
+          if calibration != 1 { logits.values = logits.values.map { $0 * calibration } }
         } catch let e as KDError {
           throw KDError(.input, "example \(row.exampleID), teacher '\(t.name)': \(e.message)", file: source.path,
                         field: e.field)
@@ -208,20 +215,20 @@ public final class StreamingLoader: @unchecked Sendable {
     return TrainingExample(id: row.exampleID, source: Int32(si), label: label, tokens: tokens, teacher: teacher)
   }
 
-  /// Adds `weight · softmax(z / T)` of little-endian f32 logits `z` into `target`.
-  static func addDenseSoftmax(_ blob: UnsafeRawBufferPointer, count: Int, temperature: Float, weight: Float,
-                              into target: inout [Float]) {
+  /// Adds `weight · softmax(z / T)` of little-endian f32 logits `z` (read as `z · logitScale`) into `target`.
+  static func addDenseSoftmax(_ blob: UnsafeRawBufferPointer, count: Int, logitScale: Float = 1, temperature: Float,
+                              weight: Float, into target: inout [Float]) {
     target.withUnsafeMutableBufferPointer { out in
       var m = -Float.infinity
       for i in 0..<count {
-        m = max(m, Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+        m = max(m, logitScale * Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
       }
       // Exponentials go into a scratch region after the accumulated values: use a stack buffer.
       withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { e in
         var sum: Float = 0
         let inv = 1 / temperature
         for i in 0..<count {
-          let z = Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+          let z = logitScale * Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
           let x = Foundation.exp((z - m) * inv)
           e[i] = x
           sum += x

@@ -10,6 +10,8 @@ public struct TrainingPlan: Sendable {
     public var taskID: Int64
     public var tokenizerID: Int64
     public var teachers: [TrainingTeacher]
+    /// Calibration temperature of each teacher (1: uncalibrated), `TeacherCalibration`.
+    public var calibration: [Float] = []
   }
 
   public var task: String
@@ -127,7 +129,8 @@ public struct TrainingPlan: Sendable {
       } else if tok.vocabSize != vocab {
         throw KDError(.input, "tokenizer '\(tok.name)' (vocab \(tok.vocabSize)) differs from \(first)'s (vocab \(vocab))", file: path)
       }
-      dbs.append(Database(path: path, taskID: t.id, tokenizerID: tok.id, teachers: teachers))
+      let calibration = try teachers.map { Float(try store.teacherCalibration(teacherID: $0.id)?.temperature ?? 1) }
+      dbs.append(Database(path: path, taskID: t.id, tokenizerID: tok.id, teachers: teachers, calibration: calibration))
     }
     return TrainingPlan(task: task, labels: labels, teacherNames: names, vocabSize: vocab, tokenizerName: tokName,
                         tokenizerDefinition: tokDef, databases: dbs)
@@ -139,8 +142,19 @@ public struct TrainingPlan: Sendable {
       LoaderSource(path: d.path,
                    query: TrainingQuery(taskID: d.taskID, split: split, tokenizerID: d.tokenizerID,
                                         teacherIDs: d.teachers.map(\.id), domains: domains),
-                   teachers: d.teachers)
+                   teachers: d.teachers, calibration: d.calibration)
     }
+  }
+
+  /// What the students of this plan learned from: every teacher's identity, head, calibration and
+  /// outputs (`Store.teacherOutputsFingerprint`). A finished student is reused only while it is unchanged.
+  public func teacherFingerprint() throws -> String {
+    var parts: [String] = []
+    for d in databases where !d.teachers.isEmpty {
+      let store = try Store.open(path: d.path, readOnly: true)
+      for t in d.teachers { parts.append(try store.teacherOutputsFingerprint(teacherID: t.id)) }
+    }
+    return StableHash.hex(StableHash.fnv1a64(parts.joined(separator: ";")))
   }
 
   /// Examples of a split over all databases.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KDCLI
+import KDCore
 import KDIngest
 
 @main
@@ -23,6 +24,7 @@ struct KDIngestCommand: ParsableCommand {
         kd-ingest corpus/ --db data.sqlite --tokenizer models/all-MiniLM-L6-v2/tokenizer.json
         kd-ingest ../shared/corpora --manifest corpora/shared.kd-corpus.yaml --json
         kd-ingest corpus/ --prune --dry-run
+        kd-ingest corpus/ --db data.sqlite --shard 2/4   # writes data.shard-2-of-4.sqlite
 
       \(KDExit.helpText)
       """)
@@ -32,7 +34,7 @@ struct KDIngestCommand: ParsableCommand {
 
   @OptionGroup var common: CommonOptions
 
-  @Option(help: "A HF tokenizer.json (or BERT vocab.txt) to tokenize examples with. Default: models/all-MiniLM-L6-v2/tokenizer.json when present; 'none' to skip.")
+  @Option(help: "A HF tokenizer.json (or BERT vocab.txt) to tokenize examples with. Default: the default teacher's tokenizer.json ($KD_TEACHER, $KD_MODELS, ./models, then the install's share/kd/models); 'none' to skip.")
   var tokenizer: String?
 
   @Option(help: "A corpus manifest (YAML) applied at the corpus root.")
@@ -56,14 +58,22 @@ struct KDIngestCommand: ParsableCommand {
   @Option(help: "Seconds to wait for another kd run that holds the database.")
   var lockTimeout: Double = 600
 
-  @Option(help: "Reject an example whose text is larger than this many MB.")
+  @Option(help: "Reject an example whose text is larger than this many MB (a longer line is skipped unread).")
   var maxExampleMb = 8
+
+  @Option(help: "Reject a plain-text document to be segmented (sentences, window) larger than this many MB.")
+  var maxDocumentMb = 256
 
   @Flag(help: "Read files that are not valid UTF-8 as Latin-1 (with a warning) instead of failing them.")
   var latin1Fallback = false
 
   @Option(help: "Threads for tokenization.")
   var threads = 2
+
+  @Option(help: ArgumentHelp(
+    "Ingest shard K of N (0-based): only the files whose path hashes to K, into <db>.shard-K-of-N.sqlite. Default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX/KD_SHARD_COUNT; 0/1 for the whole corpus.",
+    valueName: "K/N"))
+  var shard: String?
 
   func validate() throws {
     if let s = segment, !["document", "lines", "sentences", "window", "section"].contains(s) {
@@ -72,12 +82,18 @@ struct KDIngestCommand: ParsableCommand {
     if maxTokens < 8 { throw ValidationError("--max-tokens must be at least 8") }
     if stride < 0 || stride >= maxTokens / 2 { throw ValidationError("--stride must be in 0 ..< max-tokens/2") }
     if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    if maxExampleMb < 1 || maxDocumentMb < 1 { throw ValidationError("--max-example-mb and --max-document-mb must be at least 1") }
   }
 
   func run() throws {
     common.configureLogging()
     try runStage(tool: "kd-ingest") {
       var options = IngestOptions(corpus: corpus, database: common.db)
+      if let (spec, origin) = try ShardSpec.resolve(shard), !spec.isWhole {
+        options.shard = spec
+        options.database = spec.storePath(for: common.db)
+        Log.info("shard \(spec) (from \(origin.rawValue)): writing \(options.database)")
+      }
       options.manifest = manifest
       options.prune = prune
       options.dryRun = dryRun
@@ -86,6 +102,7 @@ struct KDIngestCommand: ParsableCommand {
       options.maxTokens = maxTokens
       options.stride = stride
       options.maxExampleBytes = maxExampleMb << 20
+      options.maxDocumentBytes = maxDocumentMb << 20
       options.latin1Fallback = latin1Fallback
       options.threads = threads
       options.log = { Log.info($0) }

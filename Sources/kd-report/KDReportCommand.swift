@@ -38,7 +38,11 @@ struct KDReportCommand: ParsableCommand {
   func run() throws {
     common.configureLogging()
     try runStage(tool: "kd-report") {
-      let options = ReportOptions(databasePath: common.db, outputPath: out, task: task)
+      let database = try StoreView.resolve(common.db)
+      // Several stores: the report goes beside the first of them, not beside the view.
+      let firstDir = (try StoreView.paths(common.db).first.map { ($0 as NSString).deletingLastPathComponent }) ?? ""
+      let defaultOut = database == common.db ? nil : ((firstDir.isEmpty ? "." : firstDir) as NSString).appendingPathComponent("kd-report.html")
+      let options = ReportOptions(databasePath: database, outputPath: out ?? defaultOut, task: task)
       let summary = try KDReportGenerator.write(options) { Log.info($0) }
       if common.json { printJSON(encodable: summary) }
       return KDExit.success

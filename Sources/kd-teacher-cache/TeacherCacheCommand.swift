@@ -17,8 +17,9 @@ struct TeacherCacheCommand: ParsableCommand {
       run loses at most one chunk and a rerun continues. Safe from cron: one writer
       at a time holds <db>.lock.
 
-      `kd-teacher-cache` alone caches for the DB's task with models/all-MiniLM-L6-v2
-      (or $KD_TEACHER). See docs/teacher-cache.md.
+      `kd-teacher-cache` alone caches for the DB's task with the default teacher
+      all-MiniLM-L6-v2: $KD_TEACHER, else found in $KD_MODELS, ./models or the
+      install's share/kd/models. See docs/teacher-cache.md.
 
       Examples:
         kd-teacher-cache
@@ -30,9 +31,14 @@ struct TeacherCacheCommand: ParsableCommand {
         kd-teacher-cache list
 
       \(KDExit.helpText)
+        124  --teacher-cmd: the teacher owed an answer and sent nothing for
+             --response-timeout seconds; its process group was killed
       """,
     subcommands: [Cache.self, Dump.self, List.self],
     defaultSubcommand: Cache.self)
+
+  /// `--help` also lists the options of `cache`, the default command.
+  static func main() { DefaultCommandHelp.main(root: Self.self, default: Cache.self) }
 }
 
 
@@ -43,7 +49,7 @@ struct Cache: ParsableCommand {
 
   @OptionGroup var common: CommonOptions
 
-  @Option(name: .long, help: "Teacher checkpoint directory (config.json, model.safetensors, tokenizer.json). Default: $KD_TEACHER or models/all-MiniLM-L6-v2.")
+  @Option(name: .long, help: "Teacher checkpoint directory (config.json, model.safetensors, tokenizer.json). Default: $KD_TEACHER, else all-MiniLM-L6-v2 in $KD_MODELS, ./models or the install's share/kd/models.")
   var teacher: String?
 
   @Option(name: .long, help: "Run an external teacher: a shell command speaking kd's JSON-lines protocol (schemas/teacher-protocol.schema.json).")
@@ -109,8 +115,22 @@ struct Cache: ParsableCommand {
   @Option(name: .long, help: "Seconds to wait for the DB writer lock.")
   var lockTimeout: Double = 60
 
-  @Option(name: .long, help: "Seconds to wait for any line from --teacher-cmd.")
+  @Option(name: .long, help: "Seconds --teacher-cmd may stay silent while it owes answers; then its process group is killed and kd exits 124.")
   var responseTimeout: Double = 600
+
+  @Option(name: .long, help: ArgumentHelp(
+    "Cache shard K of N (0-based): the ingest shard store <db>.shard-K-of-N.sqlite is cached whole when it exists; otherwise the whole store <db> is copied to <db>.teacher-shard-K-of-N.sqlite and only the examples whose text hashes to K are computed there. Default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX/KD_SHARD_COUNT; 0/1 for no sharding.",
+    valueName: "K/N"))
+  var shard: String?
+
+  @Option(name: .long, help: "--teacher-cmd: batches in flight at once, so the teacher computes while kd sends and stores (1 = one at a time).")
+  var window: Int = 4
+
+  @Option(name: .long, help: "--teacher-cmd: longest output line accepted from the teacher, in bytes (default 16 MiB).")
+  var maxLineBytes: Int = ExternalTeacher.defaultMaxLineBytes
+
+  @Option(name: .long, help: "--teacher-cmd: seconds the teacher may take to exit after its input closes; then SIGTERM to its process group, SIGKILL 3 s later.")
+  var exitGrace: Double = ExternalTeacher.defaultExitGrace
 
   func validate() throws {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
@@ -123,6 +143,9 @@ struct Cache: ParsableCommand {
       throw ValidationError("--storage must be auto, f32, f16 or topk (got '\(storage)')")
     }
     if teacher != nil && teacherCmd != nil { throw ValidationError("pass --teacher or --teacher-cmd, not both") }
+    guard window > 0 else { throw ValidationError("--window must be positive") }
+    guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
+    guard responseTimeout > 0, exitGrace >= 0 else { throw ValidationError("--response-timeout must be positive and --exit-grace not negative") }
   }
 
   func options() throws -> TeacherCacheOptions {
@@ -140,6 +163,7 @@ struct Cache: ParsableCommand {
     o.retokenize = retokenize
     o.replace = replace
     o.limit = limit
+    o.window = window
     o.head.forceFit = fitHead
     o.head.labelFraction = labelFraction
     o.head.balanced = classWeight == "balanced"
@@ -166,10 +190,11 @@ struct Cache: ParsableCommand {
     }
     if let cmd = teacherCmd {
       if matmul != "auto" { Log.warning("--matmul applies to native teachers; the external teacher computes its own way") }
-      return try ExternalTeacher(command: cmd, responseTimeout: responseTimeout)
+      let t = try ExternalTeacher(command: cmd, responseTimeout: responseTimeout, maxLineBytes: maxLineBytes, exitGrace: exitGrace)
+      t.isInterrupted = { Interruption.shared.requested }
+      return t
     }
-    let dir = teacher ?? ProcessInfo.processInfo.environment["KD_TEACHER"].flatMap { $0.isEmpty ? nil : $0 }
-      ?? "models/all-MiniLM-L6-v2"
+    let dir = try teacher ?? ModelPaths.defaultTeacher()
     let t = try EncoderTeacher.load(
       directory: dir, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, maxTokens: maxTokens, matmul: mode)
     Log.info("teacher \(t.defaultName): dense layers \(t.encoder.effectiveMatmul == .fp32 ? "fp32 (OpenBLAS)" : "on AMX tiles (bf16x3)")")
@@ -186,14 +211,15 @@ struct Cache: ParsableCommand {
   }
 
   func cacheOutputs() throws -> Int32 {
-    guard FileManager.default.fileExists(atPath: common.db) else {
-      throw KDError(.io, "no such database (run kd-ingest first, or pass --db)", file: common.db)
+    var options = try options()
+    let database = try shardDatabase(&options)
+    guard FileManager.default.fileExists(atPath: database) else {
+      throw KDError(.io, "no such database (run kd-ingest first, or pass --db)", file: database)
     }
-    let options = try options()
     let backend = try makeBackend()
     defer { try? backend.close() }
     // Lock first, then open: a connection opened before waiting could read a stale snapshot.
-    let stage = try StageRun.begin(stage: "teacher-cache", database: common.db, commandLine: currentCommandLine,
+    let stage = try StageRun.begin(stage: "teacher-cache", database: database, commandLine: currentCommandLine,
                                    lockTimeout: lockTimeout, holder: "teacher-cache", onWait: { Log.info($0) })
     let store = stage.store
     let runID = stage.runID
@@ -219,8 +245,19 @@ struct Cache: ParsableCommand {
       bar?.finish()
     } catch {
       bar?.finish()
+      let external = backend as? ExternalTeacher
+      external?.abort()  // a hung or broken teacher: end its process group now (bounded)
       stage.fail(error)
+      if external?.timedOut == true, let e = error as? KDError {
+        Log.error("kd-teacher-cache: error: \(e.description)")
+        return KDExit.teacherTimeout
+      }
       throw error
+    }
+    if let external = backend as? ExternalTeacher {
+      // Outputs are committed: end the teacher now (bounded by --exit-grace + 5 s), before the summary.
+      try? external.close()
+      if !external.lastEndNote.isEmpty { Log.warning(external.lastEndNote) }
     }
     let failed = summaries.reduce(0) { $0 + ($1.skipped["teacher_error"] ?? 0) }
     let status: RunStatus = cache.interrupted ? .interrupted : (failed > 0 ? .partial : .ok)
@@ -245,6 +282,58 @@ struct Cache: ParsableCommand {
   }
 }
 
+extension Cache {
+  /// The store this run writes: `--db` itself, or the shard store `<db>.shard-K-of-N.sqlite`.
+  ///
+  /// - an ingest shard store (by file) is cached whole: it already is the shard;
+  /// - otherwise a copy of the whole `--db` store is made once (`VACUUM INTO`),
+  ///   marked as an example shard, and only the examples whose text hashes to K
+  ///   are computed in it (every copy fits the same head on the same labels).
+  func shardDatabase(_ options: inout TeacherCacheOptions) throws -> String {
+    guard let (spec, origin) = try ShardSpec.resolve(shard), !spec.isWhole else { return common.db }
+    if task.isEmpty {
+      throw KDError(.usage, "with a shard (\(spec), from \(origin.rawValue)), name the tasks with --task, so that every shard names its teachers the same way", field: "--task")
+    }
+    options.skipAbsentTasks = true
+    // An ingest shard store is cached whole; otherwise the whole store is sharded by example.
+    let ingestShard = spec.storePath(for: common.db)
+    let path = FileManager.default.fileExists(atPath: ingestShard) ? ingestShard : spec.storePath(for: common.db, teacher: true)
+    if !FileManager.default.fileExists(atPath: path) {
+      guard FileManager.default.fileExists(atPath: common.db) else {
+        throw KDError(.io, "neither the ingest shard store \(ingestShard) (kd-ingest --shard \(spec)) nor a whole store to shard by example exists", file: common.db)
+      }
+      let whole = try Store.open(path: common.db, readOnly: true)
+      if let s = try whole.storeShard() {
+        throw KDError(.input, "\(common.db) holds \(s), not a whole corpus: pass the --db the shards were named after", file: common.db)
+      }
+      Log.info("shard \(spec) (from \(origin.rawValue)): copying \(common.db) to \(path)")
+      let lock = try WriterLock(databasePath: path, stage: "teacher-cache copy", timeout: lockTimeout) { Log.info($0) }
+      defer { lock.release() }
+      if !FileManager.default.fileExists(atPath: path) {
+        try whole.copy(to: path) { copy in
+          try copy.transaction { try copy.claimShard(StoreShard(kind: .examples, shard: spec)) }
+        }
+      }
+    }
+    let store = try Store.open(path: path, readOnly: true)
+    switch try store.storeShard() {
+    case let s? where s.shard == spec && s.kind == .files:
+      Log.info("shard \(spec) (from \(origin.rawValue)): caching the ingest shard store \(path)")
+    case let s? where s.shard == spec && s.kind == .examples:
+      Log.info("shard \(spec) (from \(origin.rawValue)): caching the examples of shard \(spec.index) in \(path)")
+      options.shard = spec
+    case let s:
+      throw KDError(.input, "\(path) holds \(s.map(\.description) ?? "a whole corpus"), not shard \(spec)", file: path)
+    }
+    return path
+  }
+}
+
+extension KDExit {
+  /// kd-teacher-cache: an external teacher owed an answer and was silent for --response-timeout (it was killed).
+  static let teacherTimeout: Int32 = 124
+}
+
 struct Dump: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Print cached outputs as JSON lines: example id, document, split, text, labels, logits, probabilities, top class.")
@@ -266,7 +355,7 @@ struct Dump: ParsableCommand {
   func run() throws {
     common.configureLogging()
     try runStage(tool: "kd-teacher-cache dump") {
-      let store = try Store.open(path: common.db, readOnly: true)
+      let store = try Store.open(path: try StoreView.resolve(common.db), readOnly: true)
       let all = try store.teachers()
       let record: TeacherRecord
       if let teacher {
@@ -310,7 +399,7 @@ struct List: ParsableCommand {
   func run() throws {
     common.configureLogging()
     try runStage(tool: "kd-teacher-cache list") {
-      let store = try Store.open(path: common.db, readOnly: true)
+      let store = try Store.open(path: try StoreView.resolve(common.db), readOnly: true)
       var rows: [[String: Any]] = []
       for t in try store.teachers() {
         let sizes = try store.teacherOutputSizes(teacherID: t.id)

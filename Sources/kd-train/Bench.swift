@@ -35,8 +35,9 @@ struct Bench: ParsableCommand {
         return KDExit.success
       }
       let options = try flags.options()
-      let task = try flags.task.first ?? TrainingPlan.defaultTasks(dbPath: common.db)[0]
-      let plan = try TrainingPlan.resolve(dbPaths: [common.db] + flags.extraDB, task: task, teacherNames: flags.teacher)
+      let db = try StoreView.resolve(common.db)
+      let task = try flags.task.first ?? TrainingPlan.defaultTasks(dbPath: db)[0]
+      let plan = try TrainingPlan.resolve(dbPaths: [db] + flags.extraDB, task: task, teacherNames: flags.teacher)
       let r: [String: Any]
       if what == "loader" {
         r = try benchLoader(plan: plan, options: options, passes: passes)

@@ -10,7 +10,10 @@ struct Predict: ParsableCommand {
     discussion: """
       Reads one text per line from the files given (or stdin) and prints, per
       line, the predicted label and its probability (tab-separated), or with
-      --json one JSON object per line with the top --top labels.
+      --json one JSON object per input line:
+        {"text": ..., "label": ..., "probabilities": {label: p, ...},
+         "model": "<task>/<name>", "student": "bow", "top": [{"label", "probability"}, ...]}
+      "probabilities" holds every class; "top" the --top most probable.
 
       Examples:
         echo "I lost my card" | kd-train predict --model kd-models/banking77/kd/best
@@ -32,12 +35,13 @@ struct Predict: ParsableCommand {
     try runStage(tool: "kd-train predict") {
       let predictor = try Predictor(checkpoint: model, tokenizerPath: tokenizer)
       let k = max(1, min(top, predictor.labels.count))
+      let name = StudentCheckpoint.displayName(path: model)
       func handle(_ line: String) {
         let p = predictor.probabilities(for: [line])[0]
         let order = p.indices.sorted { p[$0] > p[$1] }
         if json {
-          let labels = order.prefix(k).map { ["label": predictor.labels[$0], "probability": Double(p[$0])] as [String: Any] }
-          let object: [String: Any] = ["text": line, "label": predictor.labels[order[0]], "top": labels]
+          let object = PredictionJSON.object(text: line, probabilities: p, labels: predictor.labels, order: order, top: k,
+                                             model: name, student: predictor.checkpoint.config.kind)
           if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
             FileHandle.standardOutput.write(d + Data("\n".utf8))
           }

@@ -32,7 +32,7 @@ struct TrainingFlags: ParsableArguments {
   var clip: Float = 5
   @Option(name: .customLong("batch-size"), help: "Examples per step.")
   var batchSize = 32
-  @Option(help: "Epochs (an upper bound with early stopping; default 15, 6 for a transformer).")
+  @Option(help: "Epochs (an upper bound with early stopping; default 30, 6 for a transformer).")
   var epochs: Int?
   @Option(help: "Stop after this many steps (0: no limit).")
   var steps = 0
@@ -49,9 +49,9 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "Only examples of this domain (repeatable).")
   var domain: [String] = []
   @Option(help: "Embedding width.")
-  var dim = 64
-  @Option(help: "Hashed bigram buckets (0: unigrams only).")
-  var buckets = 1 << 17
+  var dim = 32
+  @Option(help: "Hashed bigram buckets (0: unigrams only; e.g. 131072 adds hashed bigrams).")
+  var buckets = 0
   @Option(help: "Hidden widths of the mlp student, comma-separated.")
   var hidden = "256"
   @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length (default 256, 128 for a transformer: its max positions).")
@@ -77,7 +77,7 @@ struct TrainingFlags: ParsableArguments {
     o.decay = d
     o.clip = clip
     o.batchSize = batchSize
-    o.epochs = epochs ?? (isTransformer ? 6 : 15)
+    o.epochs = epochs ?? (isTransformer ? 6 : 30)
     o.maxSteps = steps
     o.seed = seed
     o.labelFraction = labelFraction
@@ -136,12 +136,14 @@ struct Train: ParsableCommand {
   var out: String?
   @Flag(help: "Ignore a saved state and train from scratch.")
   var restart = false
+  @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for a running kd-ingest or kd-teacher-cache to finish writing the database (then exit 4).")
+  var lockTimeout: Double = 600
 
   func run() throws {
     common.configureLogging()
     Interruption.shared.install()
     try runStage(tool: "kd-train") {
-      var request = TrainingRequest(databases: [common.db] + flags.extraDB)
+      var request = TrainingRequest(databases: [try StoreView.resolve(common.db)] + flags.extraDB)
       request.tasks = flags.task
       request.teachers = flags.teacher
       request.options = try flags.options()
@@ -150,6 +152,7 @@ struct Train: ParsableCommand {
       request.name = name
       request.outputRoot = out
       request.restart = restart
+      request.lockTimeout = lockTimeout
       request.commandLine = currentCommandLine
       let session = TrainingSession(request: request)
       session.log = { Log.info($0) }
@@ -165,6 +168,7 @@ struct Train: ParsableCommand {
         printJSON(encodable: ["tasks": outcomes])
       } else {
         print(comparisonTable(outcomes.flatMap(\.rows)), terminator: "")
+        print(duplicatesSummary(outcomes), terminator: "")
       }
       return KDExit.success
     }

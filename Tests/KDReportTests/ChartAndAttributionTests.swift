@@ -25,7 +25,7 @@ import Testing
     #expect(Format.int(12) == "12")
     #expect(Format.metric(0.81249) == "0.812")
     #expect(Format.metric(.nan) == "—")
-    #expect(Format.bytes(2048) == "2.0 kB")
+    #expect(Format.bytes(2048) == "2.0 KiB")
     #expect(Format.parameters(22_713_216) == "22.71M")
   }
 }

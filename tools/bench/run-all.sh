@@ -18,7 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
   "$py" -m pip install --quiet "${need[@]}" || true
 fi
 status=0
-for b in ingest tokenizers readers teacher teacher-cache train; do
+for b in ingest tokenizers readers teacher teacher-cache teacher-cmd train python-reader shards; do
   script="$here/$b/run.sh"
   [ -x "$script" ] || continue
   echo

@@ -279,7 +279,7 @@ struct SGMLEnvelope {
   init(header: String) {
     func field(_ tag: String) -> String? {
       guard let r = header.range(of: "<\(tag)>") else { return nil }
-      let value = header[r.upperBound...].prefix(while: { $0 != "\n" && $0 != "\r" && $0 != "<" })
+      let value = header[r.upperBound...].prefix(while: { !$0.isNewline && $0 != "<" })
       let v = value.trimmingCharacters(in: .whitespaces)
       return v.isEmpty ? nil : v
     }
@@ -403,7 +403,7 @@ struct EDGARSubmissionSplitter {
 
   private mutating func readSECHeader(_ bytes: ArraySlice<UInt8>) {
     let text = String(decoding: bytes, as: UTF8.self)
-    for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+    for line in text.split(whereSeparator: { $0.isNewline }) {
       let parts = line.split(separator: ":", maxSplits: 1)
       guard parts.count == 2 else { continue }
       let key = parts[0].trimmingCharacters(in: .whitespaces).uppercased()

@@ -31,10 +31,30 @@ public enum ReaderRegistry {
     return try? reader(named: name, options: [:])
   }
 
-  /// The reader for a file, reading (and inflating) its first 16 KB itself.
+  /// The reader for a file, reading (and inflating) as much of its start as
+  /// `sniffPrefix(path:)` needs.
   /// - Throws: `KDError.io` when the file cannot be read.
   public static func detect(path: String) throws -> StructuredReader? {
-    detect(path: path, prefix: try CompressedFileInput.prefix(path: path, count: 16 << 10))
+    detect(path: path, prefix: try sniffPrefix(path: path))
+  }
+
+  /// The most decompressed bytes format detection reads to get past a prolog
+  /// (XML declaration, comments, a DOCTYPE with its internal subset).
+  public static let maxSniffBytes = 16 << 20
+
+  /// The decompressed start of a file, long enough to hold its root start tag:
+  /// 64 KB first, then four times more while the prolog (a long internal DTD
+  /// subset, say) has not ended, up to `maxSniffBytes`.
+  /// - Throws: `KDError.io` when the file cannot be read.
+  public static func sniffPrefix(path: String) throws -> [UInt8] {
+    var count = 64 << 10
+    while true {
+      let bytes = try CompressedFileInput.prefix(path: path, count: count)
+      if bytes.count < count || count >= maxSniffBytes { return bytes }
+      let sniff = XMLSniff(bytes)
+      if sniff.rootName != nil || sniff.looksLikeEDGAR { return bytes }
+      count = min(count * 4, maxSniffBytes)
+    }
   }
 
   /// The name of the reader `detect` would pick, or nil.

@@ -71,6 +71,22 @@ final class CompressedFileInput {
     return n
   }
 
+  /// Leaves out attributes past the 10,000th of one element (libxml2 adds
+  /// them in quadratic time); set by `XMLStreamReader`.
+  var attributeCap: XMLAttributeCap?
+
+  /// Reads for the XML parser: like `read`, through `attributeCap` when set.
+  func readForParser(into buffer: UnsafeMutableRawPointer, count: Int) -> Int32 {
+    guard attributeCap != nil else { return read(into: buffer, count: count) }
+    let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+    while true {
+      let n = read(into: buffer, count: count)
+      if n <= 0 { return n }
+      let kept = attributeCap!.filter(bytes, count: Int(n))
+      if kept > 0 { return Int32(kept) }
+    }
+  }
+
   /// Reads the first `count` decompressed bytes of a file (for format sniffing).
   static func prefix(path: String, count: Int) throws -> [UInt8] {
     let input = try CompressedFileInput(path: path)
@@ -135,11 +151,12 @@ final class XMLStreamReader {
     XMLSafety.install()
     self.path = path
     input = try CompressedFileInput(path: path)
+    input.attributeCap = XMLAttributeCap()
     let context = Unmanaged.passUnretained(input).toOpaque()
     let readCallback: xmlInputReadCallback = { context, buffer, length in
       guard let context, let buffer else { return -1 }
       let input = Unmanaged<CompressedFileInput>.fromOpaque(context).takeUnretainedValue()
-      return input.read(into: buffer, count: Int(length))
+      return input.readForParser(into: buffer, count: Int(length))
     }
     guard let reader = xmlReaderForIO(readCallback, nil, context, path, nil, XMLSafety.readerOptions) else {
       throw KDError(.io, "cannot create an XML reader", file: path)
@@ -156,6 +173,8 @@ final class XMLStreamReader {
 
   /// Decompressed bytes consumed so far.
   var bytesRead: Int { input.bytesRead }
+  /// Attributes left out because one element had more than 10,000 (see `XMLAttributeCap`).
+  var droppedAttributes: Int { input.attributeCap?.dropped ?? 0 }
 
   /// Moves to the next node; false at the end of the document.
   /// - Throws: `KDError.input` naming the file and line on malformed XML or a bad gzip stream.

@@ -1,5 +1,4 @@
 import Foundation
-import KDStore
 
 /// One confidence bin of a reliability diagram.
 public struct CalibrationBin: Equatable, Sendable {
@@ -9,15 +8,21 @@ public struct CalibrationBin: Equatable, Sendable {
   public var confidenceSum = 0.0
   public var correct = 0
 
+  public init(lower: Double, upper: Double) {
+    self.lower = lower
+    self.upper = upper
+  }
+
   public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : 0 }
   public var meanConfidence: Double { count > 0 ? confidenceSum / Double(count) : 0 }
 }
 
-/// Confusion matrix, per-class F1 and calibration of single-label predictions.
+/// Confusion matrix, per-class F1 and calibration of single-label predictions:
+/// the one place where kd computes accuracy, macro-F1 and ECE. kd-train
+/// (`MetricsAccumulator`), its `--compare` teacher row and kd-report all use it.
 ///
-/// The definitions match kd-train's `MetricsAccumulator`: macro-F1 averages
-/// the classes that occur in the gold labels or the predictions; ECE uses 15
-/// equal-width bins of the top-class probability.
+/// - macro-F1 averages the classes that occur in the gold labels or the predictions;
+/// - ECE uses 15 equal-width bins of the top-class probability, weighted by examples.
 public struct ClassificationEvaluation: Equatable, Sendable {
   public static let calibrationBins = 15
   public let classes: Int
@@ -51,6 +56,19 @@ public struct ClassificationEvaluation: Equatable, Sendable {
     if gold == predicted { bins[b].correct += 1 }
   }
 
+  /// Adds one example from its class probabilities (argmax, top probability); returns the predicted class.
+  @discardableResult
+  public mutating func add<C: Collection>(gold: Int, probabilities p: C) -> Int where C.Element == Float {
+    var best = 0
+    var bestP = -Float.infinity
+    for (j, x) in p.enumerated() where x > bestP {
+      best = j
+      bestP = x
+    }
+    add(gold: gold, predicted: best, confidence: Double(bestP))
+    return best
+  }
+
   public var examples: Int { confusion.reduce(0) { $0 + $1.reduce(0, +) } }
   public var correct: Int { (0..<classes).reduce(0) { $0 + confusion[$1][$1] } }
   public var accuracy: Double { examples > 0 ? Double(correct) / Double(examples) : 0 }
@@ -58,12 +76,15 @@ public struct ClassificationEvaluation: Equatable, Sendable {
   /// Gold examples of each class.
   public var support: [Int] { confusion.map { $0.reduce(0, +) } }
 
+  /// Predictions of each class.
+  public var predicted: [Int] { (0..<classes).map { k in confusion.reduce(0) { $0 + $1[k] } } }
+
   /// F1 of each class; nil for a class that is neither in the gold labels nor predicted.
   public var perClassF1: [Double?] {
-    (0..<classes).map { k in
+    let pred = predicted
+    return (0..<classes).map { k in
       let gold = confusion[k].reduce(0, +)
-      let predicted = confusion.reduce(0) { $0 + $1[k] }
-      return gold + predicted > 0 ? 2 * Double(confusion[k][k]) / Double(gold + predicted) : nil
+      return gold + pred[k] > 0 ? 2 * Double(confusion[k][k]) / Double(gold + pred[k]) : nil
     }
   }
 
@@ -79,19 +100,24 @@ public struct ClassificationEvaluation: Equatable, Sendable {
     return bins.reduce(0.0) { $0 + Double($1.count) / Double(total) * abs($1.accuracy - $1.meanConfidence) }
   }
 
-  /// The predicted class and its softmax probability (over the kept classes for top-k storage);
-  /// nil when a logit is NaN or none is finite.
-  public static func prediction(_ logits: TeacherLogits) -> (predicted: Int, confidence: Double)? {
-    guard !logits.values.isEmpty, logits.values.count == logits.indices.count,
-      !logits.values.contains(where: \.isNaN)
-    else { return nil }
-    var best = 0
-    for j in 1..<logits.values.count where logits.values[j] > logits.values[best] { best = j }
-    let top = Double(logits.values[best])
-    guard top.isFinite else { return nil }
-    var sum = 0.0
-    for v in logits.values { sum += exp(Double(v) - top) }
-    guard sum.isFinite, sum > 0 else { return nil }
-    return (Int(logits.indices[best]), 1 / sum)
+  /// Mean top-class probability; nil without calibration data.
+  public var meanConfidence: Double? {
+    let total = bins.reduce(0) { $0 + $1.count }
+    guard total > 0 else { return nil }
+    return bins.reduce(0.0) { $0 + $1.confidenceSum } / Double(total)
   }
+
+  /// The share of rows predicted as the most predicted class (1 = a single class for every row).
+  public var dominantPredictionShare: Double {
+    let n = examples
+    return n > 0 ? Double(predicted.max() ?? 0) / Double(n) : 0
+  }
+
+  /// A collapsed model: one class on more than `collapseShare` of the rows (with at least 2 classes in the gold labels).
+  public var isCollapsed: Bool {
+    support.filter { $0 > 0 }.count >= 2 && dominantPredictionShare > Self.collapseShare
+  }
+
+  /// Above this share of rows on one predicted class a model counts as collapsed.
+  public static let collapseShare = 0.9
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Classification metrics over a split.
+/// Classification metrics over a split (kd-train's per-epoch and test summary).
 public struct ClassificationMetrics: Sendable, Codable, Equatable {
   public var examples: Int
   public var accuracy: Double
@@ -16,6 +16,36 @@ public struct ClassificationMetrics: Sendable, Codable, Equatable {
   public var loss: Double?
   /// Counts by gold (row) and predicted (column) class, for reports.
   public var confusion: [[Int]]?
+  /// Mean top-class probability.
+  public var meanConfidence: Double?
+  /// Share of rows on the most predicted class; above 0.9 the model is flagged as collapsed.
+  public var dominantPredictionShare: Double?
+  /// One class predicted on more than 90% of the rows (`ClassificationEvaluation.isCollapsed`).
+  public var collapsed: Bool?
+
+  public init(examples: Int, accuracy: Double, macroF1: Double, perClassF1: [Double], teacherAgreement: Double?,
+              ece: Double, loss: Double?, confusion: [[Int]]?, meanConfidence: Double? = nil,
+              dominantPredictionShare: Double? = nil, collapsed: Bool? = nil) {
+    self.examples = examples
+    self.accuracy = accuracy
+    self.macroF1 = macroF1
+    self.perClassF1 = perClassF1
+    self.teacherAgreement = teacherAgreement
+    self.ece = ece
+    self.loss = loss
+    self.confusion = confusion
+    self.meanConfidence = meanConfidence
+    self.dominantPredictionShare = dominantPredictionShare
+    self.collapsed = collapsed
+  }
+
+  /// Metrics of a finished evaluation.
+  public init(_ e: ClassificationEvaluation, teacherAgreement: Double? = nil, loss: Double? = nil) {
+    self.init(examples: e.examples, accuracy: e.accuracy, macroF1: e.macroF1, perClassF1: e.perClassF1.map { $0 ?? 0 },
+              teacherAgreement: teacherAgreement, ece: e.ece ?? 0, loss: loss, confusion: e.confusion,
+              meanConfidence: e.meanConfidence, dominantPredictionShare: e.dominantPredictionShare,
+              collapsed: e.isCollapsed)
+  }
 
   /// The value of a metric by name (`accuracy`, `macro_f1`, `ece`, `agreement`, `loss`).
   public func value(named name: String) -> Double? {
@@ -34,38 +64,23 @@ public struct ClassificationMetrics: Sendable, Codable, Equatable {
   public static let selectable = ["macro_f1", "accuracy", "agreement", "ece", "loss"]
 }
 
-/// Accumulates predictions and computes `ClassificationMetrics`.
+/// Accumulates predictions and computes `ClassificationMetrics` (through `ClassificationEvaluation`).
 public struct MetricsAccumulator {
   public let numClasses: Int
-  var confusion: [Int]  // gold × predicted
+  public private(set) var evaluation: ClassificationEvaluation
   var agreeing = 0
   var withTeacher = 0
-  var binCount = [Int](repeating: 0, count: 15)
-  var binConfidence = [Double](repeating: 0, count: 15)
-  var binCorrect = [Int](repeating: 0, count: 15)
   var lossSum: Double = 0
   var lossCount = 0
 
   public init(numClasses: Int) {
     self.numClasses = numClasses
-    confusion = [Int](repeating: 0, count: numClasses * numClasses)
+    evaluation = ClassificationEvaluation(classes: numClasses)
   }
 
   /// Adds one example: the student's probabilities (length numClasses), its gold label, and the teacher's argmax if any.
   public mutating func add(probabilities p: ArraySlice<Float>, label: Int, teacherClass: Int?) {
-    var best = 0
-    var bestP = -Float.infinity
-    for (j, x) in p.enumerated() where x > bestP {
-      best = j
-      bestP = x
-    }
-    if label >= 0 && label < numClasses {
-      confusion[label * numClasses + best] += 1
-      let bin = min(14, Int(Double(bestP) * 15))
-      binCount[bin] += 1
-      binConfidence[bin] += Double(bestP)
-      if best == label { binCorrect[bin] += 1 }
-    }
+    let best = evaluation.add(gold: label, probabilities: p)
     if let t = teacherClass {
       withTeacher += 1
       if t == best { agreeing += 1 }
@@ -78,39 +93,7 @@ public struct MetricsAccumulator {
   }
 
   public func result() -> ClassificationMetrics {
-    let c = numClasses
-    var total = 0
-    var correct = 0
-    var f1s: [Double] = []
-    var per = [Double](repeating: 0, count: c)
-    for k in 0..<c {
-      var tp = 0, gold = 0, pred = 0
-      for j in 0..<c {
-        gold += confusion[k * c + j]
-        pred += confusion[j * c + k]
-      }
-      tp = confusion[k * c + k]
-      total += gold
-      correct += tp
-      if gold + pred > 0 {
-        let f1 = 2 * Double(tp) / Double(gold + pred)
-        per[k] = f1
-        f1s.append(f1)
-      }
-    }
-    var ece: Double = 0
-    if total > 0 {
-      for b in 0..<15 where binCount[b] > 0 {
-        let acc = Double(binCorrect[b]) / Double(binCount[b])
-        let conf = binConfidence[b] / Double(binCount[b])
-        ece += Double(binCount[b]) / Double(total) * abs(acc - conf)
-      }
-    }
-    return ClassificationMetrics(
-      examples: total, accuracy: total > 0 ? Double(correct) / Double(total) : 0,
-      macroF1: f1s.isEmpty ? 0 : f1s.reduce(0, +) / Double(f1s.count), perClassF1: per,
-      teacherAgreement: withTeacher > 0 ? Double(agreeing) / Double(withTeacher) : nil, ece: ece,
-      loss: lossCount > 0 ? lossSum / Double(lossCount) : nil,
-      confusion: (0..<c).map { g in Array(confusion[(g * c)..<((g + 1) * c)]) })
+    ClassificationMetrics(evaluation, teacherAgreement: withTeacher > 0 ? Double(agreeing) / Double(withTeacher) : nil,
+                          loss: lossCount > 0 ? lossSum / Double(lossCount) : nil)
   }
 }
