@@ -55,12 +55,14 @@ let package = Package(
     // AVX-512 versions of the encoder's hottest kernels, picked at run time (ckernels.h).
     .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
     .target(name: "KDTensor", dependencies: ["KDCore", "COpenBLAS", "CKernels"], swiftSettings: common),
-    .target(name: "KDModels", dependencies: ["KDCore", "KDTensor"], swiftSettings: common),
+    // Trainable layers (forward + backward) on KDTensor's kernels: students and the trainable BERT.
+    .target(name: "KDNN", dependencies: ["KDCore", "KDTensor", "COpenBLAS"], swiftSettings: common),
+    .target(name: "KDModels", dependencies: ["KDCore", "KDTensor", "KDNN"], swiftSettings: common),
     .target(
       name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval"],
       swiftSettings: common),
     .target(
-      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval"],
+      name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval", "KDNN"],
       swiftSettings: common),
     .target(name: "KDReport", dependencies: ["KDCore", "KDStore", "KDEval"], swiftSettings: common),
     // Student export: Hugging Face folders and ONNX graphs (docs/export.md).
@@ -118,6 +120,7 @@ let package = Package(
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDModelsTests", dependencies: ["KDModels", "KDTensor", "KDTokenizers", "KDTestSupport"],
                 resources: [.copy("Resources")], swiftSettings: common),
+    .testTarget(name: "KDNNTests", dependencies: ["KDNN", "KDModels", "KDTensor", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTensor", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], exclude: ["Resources"], swiftSettings: common),

@@ -1,2 +1,3 @@
 // Module KDTrain.
 @_exported import KDEval
+@_exported import KDNN

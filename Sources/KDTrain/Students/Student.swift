@@ -12,7 +12,27 @@ public struct StudentConfig: Codable, Sendable, Equatable {
   /// Hidden layer widths (`mlp` only).
   public var hidden: [Int]
   public var numClasses: Int
+  /// Longest token sequence; for a transformer also its max position embeddings.
   public var maxTokens: Int
+  /// Transformer students only (nil for bow/mlp; see `TransformerStudent`).
+  public var transformer: TransformerFields? {
+    get { TransformerFields(self) }
+  }
+  public var layers: Int?
+  public var hiddenSize: Int?
+  public var heads: Int?
+  public var intermediateSize: Int?
+  public var typeVocabSize: Int?
+  public var layerNormEps: Float?
+  public var hiddenAct: String?
+  public var padTokenId: Int?
+  public var dropout: Float?
+  /// `teacher` or `random`.
+  public var initialization: String?
+  /// The teacher folder the student was initialised from (`--init teacher`).
+  public var initTeacher: String?
+  /// Teacher layer copied into each student layer (`--init teacher`), 0-based.
+  public var layerMap: [Int]?
 
   public init(kind: String, vocabSize: Int, buckets: Int = 1 << 17, dimension: Int = 64, hidden: [Int] = [],
               numClasses: Int, maxTokens: Int = 512) {
@@ -21,12 +41,17 @@ public struct StudentConfig: Codable, Sendable, Equatable {
   }
 
   /// Student kinds this build knows.
-  public static let kinds = ["bow", "mlp"]
+  public static let kinds = ["bow", "mlp", "transformer"]
 
   /// Checks sizes before any allocation.
   public func validate() throws {
     guard Self.kinds.contains(kind) else {
       throw KDError(.usage, "unknown student '\(kind)' (expected \(Self.kinds.joined(separator: " or ")))", field: "--student")
+    }
+    if kind == "transformer" {
+      guard let t = transformer else { throw KDError(.usage, "transformer student without its sizes", field: "--student") }
+      try t.bertConfig.validate()
+      return
     }
     guard vocabSize > 0, buckets >= 0, dimension > 0, numClasses > 1, maxTokens > 0, hidden.allSatisfy({ $0 > 0 })
     else {
@@ -102,5 +127,6 @@ public final class BagStudent: StudentModel {
 
 /// Builds a student of the configured kind.
 public func makeStudent(_ config: StudentConfig, seed: UInt64) throws -> StudentModel {
-  try BagStudent(config: config, seed: seed)
+  if config.kind == "transformer" { return try TransformerStudent(config: config, seed: seed) }
+  return try BagStudent(config: config, seed: seed)
 }

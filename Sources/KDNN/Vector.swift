@@ -2,18 +2,18 @@
 ///
 /// Rows are short (the embedding width); each kernel works 8 floats at a time
 /// and finishes the tail one by one. Pointers never escape.
-@usableFromInline typealias F8 = SIMD8<Float>
+public typealias F8 = SIMD8<Float>
 
-@inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 {
+@inlinable @inline(__always) public func load8(_ p: UnsafePointer<Float>) -> F8 {
   UnsafeRawPointer(p).loadUnaligned(as: F8.self)
 }
 
-@inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
+@inlinable @inline(__always) public func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
 }
 
 /// `dst[0..<n] += src[0..<n]`
-@inline(__always) func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+@inlinable @inline(__always) public func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
   var j = 0
   while j + 8 <= n {
     store8(load8(dst + j) + load8(src + j), dst + j)
@@ -26,7 +26,7 @@
 }
 
 /// `dst[0..<n] += s · src[0..<n]`
-@inline(__always) func addScaledRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ s: Float, _ n: Int) {
+@inlinable @inline(__always) public func addScaledRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ s: Float, _ n: Int) {
   var j = 0
   let sv = F8(repeating: s)
   while j + 8 <= n {
@@ -40,7 +40,7 @@
 }
 
 /// `dst[0..<n] *= s`
-@inline(__always) func scaleRow(_ dst: UnsafeMutablePointer<Float>, _ s: Float, _ n: Int) {
+@inlinable @inline(__always) public func scaleRow(_ dst: UnsafeMutablePointer<Float>, _ s: Float, _ n: Int) {
   var j = 0
   let sv = F8(repeating: s)
   while j + 8 <= n {
@@ -54,7 +54,7 @@
 }
 
 /// `Σ x[j]²`
-@inline(__always) func squaredNorm(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+@inlinable @inline(__always) public func squaredNorm(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
   var acc = F8(repeating: 0)
   var j = 0
   while j + 8 <= n {
@@ -71,20 +71,23 @@
 }
 
 /// Constants of one AdamW step.
-struct AdamStep {
-  var beta1: Float
-  var beta2: Float
-  var epsilon: Float
+public struct AdamStep {
+  @inlinable public init(beta1: Float, beta2: Float, epsilon: Float, stepSize: Float, c2Root: Float, decay: Float) {
+    self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.stepSize = stepSize; self.c2Root = c2Root; self.decay = decay
+  }
+  public var beta1: Float
+  public var beta2: Float
+  public var epsilon: Float
   /// lr / (1 − β1^t)
-  var stepSize: Float
+  public var stepSize: Float
   /// sqrt(1 − β2^t)
-  var c2Root: Float
+  public var c2Root: Float
   /// 1 − lr·λ (1 when the parameter does not decay)
-  var decay: Float
+  public var decay: Float
 }
 
 /// One AdamW update of `n` consecutive values.
-@inline(__always) func adamRow(
+@inlinable @inline(__always) public func adamRow(
   _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
   _ v: UnsafeMutablePointer<Float>, _ n: Int, _ s: AdamStep
 ) {

@@ -14,9 +14,9 @@ public final class AdamW {
   public var epsilon: Float = 1e-8
   public var weightDecay: Float
   public private(set) var step = 0
-  let parameters: [Parameter]
-  var m: [[Float]]
-  var v: [[Float]]
+  public let parameters: [Parameter]
+  public internal(set) var m: [[Float]]
+  public internal(set) var v: [[Float]]
 
   public init(parameters: [Parameter], learningRate: Float, weightDecay: Float = 0.01) {
     self.parameters = parameters

@@ -1,0 +1,171 @@
+import Foundation
+import KDTensor
+
+/// Multi-head scaled-dot-product self-attention (BERT's `attention.self`): query, key and value
+/// projections, then per sequence and head `softmax(Q·Kᵀ/√d)·V` over that sequence's own tokens
+/// (the packed `SequenceLayout` is the padding mask). The output projection is a separate `Dense`.
+///
+/// Taps for distillation (MiniLM, TinyBERT): after a forward pass, `probabilities(sequence:head:)`
+/// and `values` hold the attention distributions and the value vectors.
+public final class SelfAttention {
+  public let query: Dense
+  public let key: Dense
+  public let value: Dense
+  public let hidden: Int
+  public let heads: Int
+  public var headSize: Int { hidden / heads }
+
+  /// The last forward's Q, K, V `[tokens × hidden]` and layout.
+  public private(set) var q: [Float] = []
+  public private(set) var k: [Float] = []
+  public private(set) var values: [Float] = []
+  public private(set) var layout = SequenceLayout(offsets: [0])
+  /// Attention probabilities: for sequence `s` and head `h`, an `n×n` block at `probOffsets[s] + h·n²`.
+  public private(set) var probs: [Float] = []
+  public private(set) var probOffsets: [Int] = [0]
+  var rows = 0
+  /// An extra gradient on the attention scores (pre-softmax logits, after scaling), laid out as `probs`,
+  /// added by the next `backward` and then cleared (attention-distribution distillation, MiniLM).
+  public var extraScoreGradient: [Float]?
+
+  /// Parameter names `prefix.query.weight`, … (Hugging Face `attention.self`).
+  public init(prefix: String, hidden: Int, heads: Int, std: Float = 0.02, rng: inout NNRandom) {
+    precondition(hidden % heads == 0, "SelfAttention: hidden \(hidden) not divisible by \(heads) heads")
+    self.hidden = hidden
+    self.heads = heads
+    query = Dense(name: prefix + ".query", inputSize: hidden, outputSize: hidden, std: std, rng: &rng)
+    key = Dense(name: prefix + ".key", inputSize: hidden, outputSize: hidden, std: std, rng: &rng)
+    value = Dense(name: prefix + ".value", inputSize: hidden, outputSize: hidden, std: std, rng: &rng)
+  }
+
+  public var parameters: [Parameter] { query.parameters + key.parameters + value.parameters }
+
+  /// The `n×n` attention distribution of one sequence and head after the last forward pass.
+  public func probabilities(sequence s: Int, head h: Int) -> ArraySlice<Float> {
+    let n = layout.length(s)
+    let o = probOffsets[s] + h * n * n
+    return probs[o..<(o + n * n)]
+  }
+
+  /// Context vectors `[tokens × hidden]` (heads side by side, as Hugging Face).
+  public func forward(_ x: [Float], layout: SequenceLayout, training: Bool) -> [Float] {
+    let T = layout.tokens, H = hidden, nh = heads, dh = headSize
+    q = query.forward(x, rows: T, training: training)
+    k = key.forward(x, rows: T, training: training)
+    values = value.forward(x, rows: T, training: training)
+    self.layout = layout
+    rows = T
+    var po = [0]
+    for s in 0..<layout.count { po.append(po[s] + nh * layout.length(s) * layout.length(s)) }
+    probOffsets = po
+    probs = [Float](repeating: 0, count: po[layout.count])
+    var ctx = [Float](repeating: 0, count: T * H)
+    let scale = 1 / Float(dh).squareRoot()
+    let items = layout.count * nh
+    let workers = min(NNThreads.threads, items)
+    BLAS.setThreads(1)
+    defer { BLAS.setThreads(NNThreads.threads) }
+    q.withUnsafeBufferPointer { qp in
+      k.withUnsafeBufferPointer { kp in
+        values.withUnsafeBufferPointer { vp in
+          probs.withUnsafeMutableBufferPointer { pp in
+            ctx.withUnsafeMutableBufferPointer { cp in
+              let P = UnsafeSendablePointer(pp.baseAddress!), C = UnsafeSendablePointer(cp.baseAddress!)
+              let Q = qp.baseAddress!, K = kp.baseAddress!, Vv = vp.baseAddress!
+              nnParallel(workers) { w in
+                var item = w
+                while item < items {
+                  let s = item / nh, h = item % nh
+                  let o = layout.offsets[s], n = layout.length(s)
+                  let S = P.p + po[s] + h * n * n
+                  BLAS.sgemm(transB: true, m: n, n: n, k: dh, alpha: scale, a: Q + o * H + h * dh, lda: H,
+                             b: K + o * H + h * dh, ldb: H, c: S, ldc: n)
+                  Kernels.softmaxRowsInPlace(S, rows: n, cols: n, stride: n)
+                  BLAS.sgemm(m: n, n: dh, k: n, a: S, lda: n, b: Vv + o * H + h * dh, ldb: H, c: C.p + o * H + h * dh, ldc: H)
+                  item += workers
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    if !training { q = []; k = [] }
+    return ctx
+  }
+
+  /// Gradient of the input `x` from the gradient of the context vectors.
+  public func backward(_ dctx: [Float]) -> [Float] {
+    let T = rows, H = hidden, nh = heads, dh = headSize
+    var dq = [Float](repeating: 0, count: T * H), dk = dq, dv = dq
+    let scale = 1 / Float(dh).squareRoot()
+    let items = layout.count * nh
+    let workers = min(NNThreads.threads, items)
+    let maxN = layout.maxLength
+    var scratch = [Float](repeating: 0, count: workers * maxN * maxN)
+    let layout = self.layout, po = probOffsets
+    let extra = extraScoreGradient ?? []
+    extraScoreGradient = nil
+    let hasExtra = !extra.isEmpty
+    BLAS.setThreads(1)
+    q.withUnsafeBufferPointer { qp in
+      k.withUnsafeBufferPointer { kp in
+        values.withUnsafeBufferPointer { vp in
+          probs.withUnsafeBufferPointer { pp in
+            dctx.withUnsafeBufferPointer { dcp in
+              dq.withUnsafeMutableBufferPointer { dqp in
+                dk.withUnsafeMutableBufferPointer { dkp in
+                  dv.withUnsafeMutableBufferPointer { dvp in
+                    scratch.withUnsafeMutableBufferPointer { sp in
+                     extra.withUnsafeBufferPointer { ep in
+                      let DQ = UnsafeSendablePointer(dqp.baseAddress!), DK = UnsafeSendablePointer(dkp.baseAddress!)
+                      let DV = UnsafeSendablePointer(dvp.baseAddress!), SC = UnsafeSendablePointer(sp.baseAddress!)
+                      let Q = qp.baseAddress!, K = kp.baseAddress!, Vv = vp.baseAddress!, Pr = pp.baseAddress!, DC = dcp.baseAddress!
+                      let E = ep.baseAddress
+                      nnParallel(workers) { w in
+                        let dP = SC.p + w * maxN * maxN
+                        var item = w
+                        while item < items {
+                          let s = item / nh, h = item % nh
+                          let o = layout.offsets[s], n = layout.length(s)
+                          let P = Pr + po[s] + h * n * n
+                          let col = o * H + h * dh
+                          // dV = Pᵀ · dctx
+                          BLAS.sgemm(transA: true, m: n, n: dh, k: n, a: P, lda: n, b: DC + col, ldb: H, c: DV.p + col, ldc: H)
+                          // dP = dctx · Vᵀ
+                          BLAS.sgemm(transB: true, m: n, n: n, k: dh, a: DC + col, lda: H, b: Vv + col, ldb: H, c: dP, ldc: n)
+                          // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale
+                          for i in 0..<n {
+                            let pr = P + i * n, dr = dP + i * n
+                            var dot: Float = 0
+                            for j in 0..<n { dot += pr[j] * dr[j] }
+                            if hasExtra, let E {
+                              let er = E + po[s] + h * n * n + i * n
+                              for j in 0..<n { dr[j] = (pr[j] * (dr[j] - dot) + er[j]) * scale }
+                            } else {
+                              for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) * scale }
+                            }
+                          }
+                          // dQ = dS · K, dK = dSᵀ · Q
+                          BLAS.sgemm(m: n, n: dh, k: n, a: dP, lda: n, b: K + col, ldb: H, c: DQ.p + col, ldc: H)
+                          BLAS.sgemm(transA: true, m: n, n: dh, k: n, a: dP, lda: n, b: Q + col, ldb: H, c: DK.p + col, ldc: H)
+                          item += workers
+                        }
+                      }
+                     }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    BLAS.setThreads(NNThreads.threads)
+    var dx = query.backward(dq)
+    let dxk = key.backward(dk), dxv = value.backward(dv)
+    for i in dx.indices { dx[i] += dxk[i] + dxv[i] }
+    return dx
+  }
+}
