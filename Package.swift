@@ -28,6 +28,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    // ONNX export (KDExport): the runtime library only; the generated onnx.pb.swift is committed,
+    // so the protoc plugin is never built here. Adds ~1-2 min to a first debug build on 2 cores.
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     // C libraries (see ../shared/PLATFORM.md for the shims).
@@ -59,6 +62,11 @@ let package = Package(
       name: "KDTrain", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDNN"],
       swiftSettings: common),
     .target(name: "KDReport", dependencies: ["KDCore", "KDStore"], swiftSettings: common),
+    // Student export: Hugging Face folders and ONNX graphs (docs/export.md).
+    .target(
+      name: "KDExport",
+      dependencies: ["KDCore", "KDTensor", "KDModels", "KDTrain", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      swiftSettings: common),
     .target(
       name: "KDCLI",
       dependencies: ["KDCore", "KDStore",
@@ -81,7 +89,8 @@ let package = Package(
       swiftSettings: common),
     .executableTarget(
       name: "kd-train",
-      dependencies: ["KDCLI", "KDTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["KDCLI", "KDTrain", "KDExport", "KDStore",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
     .executableTarget(name: "kd-readbench", dependencies: ["KDCore", "KDIngest"], swiftSettings: common),
     .executableTarget(
@@ -108,6 +117,8 @@ let package = Package(
     .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTensor", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDExportTests", dependencies: ["KDExport", "KDTrain", "KDModels", "KDTokenizers", "KDTestSupport"],
+                resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDReportTests", dependencies: ["KDReport", "KDTestSupport"], swiftSettings: common),
   ]
 )
