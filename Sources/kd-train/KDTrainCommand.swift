@@ -9,6 +9,6 @@ struct KDTrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "kd-train",
     abstract: "Distil a small student from cached teacher outputs, evaluate it, and use it.",
-    subcommands: [Train.self, Predict.self, Bench.self, Export.self],
+    subcommands: [Train.self, Predict.self, Bench.self, Export.self, FineTune.self],
     defaultSubcommand: Train.self)
 }
