@@ -11,7 +11,8 @@ public enum KDExit {
   public static let failure: Int32 = 1
   /// Finished, but some inputs (files, rows, examples) were bad and skipped; see the summary.
   public static let partial: Int32 = 3
-  /// Another kd run held the database lock past `--lock-timeout`.
+  /// Another kd run held the database lock past `--lock-timeout` (only then:
+  /// a lock file that cannot be created is a fatal error, 1).
   public static let lockTimeout: Int32 = 4
   /// Interrupted (SIGINT/SIGTERM); what was committed stays, a rerun resumes.
   public static let interrupted: Int32 = 130
@@ -24,10 +25,22 @@ public enum KDExit {
       0    success
       1    fatal error (message on stderr)
       3    finished, but some inputs were bad and were skipped (see the summary)
-      4    another kd run held the database lock past --lock-timeout
+      4    another kd run held the database lock past --lock-timeout (a rerun catches up)
       64   usage error
       130  interrupted; committed work is kept and a rerun resumes
     """
+}
+
+extension KDExit {
+  /// The exit code of a stage run that ended with `status`.
+  public static func code(for status: RunStatus) -> Int32 {
+    switch status {
+    case .ok, .running: return success
+    case .partial: return partial
+    case .interrupted: return interrupted
+    case .failed: return failure
+    }
+  }
 }
 
 /// Maps an error thrown by a stage to an exit code and prints it on stderr.
@@ -36,6 +49,7 @@ public func exitCode(for error: Error, tool: String) -> Int32 {
     Log.error("\(tool): error: \(e.description)")
     switch e.kind {
     case .lock: return KDExit.lockTimeout
+    case .interrupted: return KDExit.interrupted
     case .usage: return KDExit.usage
     default: return KDExit.failure
     }

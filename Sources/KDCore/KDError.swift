@@ -6,6 +6,8 @@
 public struct KDError: Error, CustomStringConvertible, Sendable, Equatable {
   public enum Kind: String, Sendable, Codable {
     case usage, input, io, database, schema, lock, model, numeric, unsupported, internalError
+    /// The run stopped on request (SIGINT/SIGTERM) after saving its work; see `RunStatus.interrupted`.
+    case interrupted
   }
   public var kind: Kind
   public var message: String

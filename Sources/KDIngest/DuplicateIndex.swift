@@ -34,7 +34,7 @@ final class DuplicateIndex {
     }
     guard let id = firsts[key] else { return nil }
     // Same hash: compare the texts, so a hash collision is never a duplicate.
-    let first = try store.db.scalarText("SELECT text FROM examples WHERE id = ?", [.int(id)])
+    let first = try store.exampleText(id: id)
     return first == text ? id : nil
   }
 

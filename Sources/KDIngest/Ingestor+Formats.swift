@@ -296,10 +296,7 @@ extension Ingestor {
     try reader.read(path: file.absolutePath) { event in
       switch event {
       case .delete(let externalID):
-        try w.store.db.run(
-          "DELETE FROM documents WHERE external_id = ? AND domain = ? AND source_id != ?",
-          [.text(externalID), .text(file.domain), .int(w.sourceID)])
-        w.deletedDocuments += w.store.db.changes
+        w.deletedDocuments += try w.store.deleteDocuments(externalID: externalID, domain: file.domain, exceptSource: w.sourceID)
       case .document(let doc):
         position += 1
         var docLabels: [(String, String)] = []

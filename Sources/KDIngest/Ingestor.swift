@@ -59,24 +59,21 @@ public final class Ingestor {
       return try dryRun(files: files, root: root, summary: summary, started: started)
     }
 
-    let lock = try WriterLock(databasePath: options.database, stage: "kd-ingest", timeout: options.lockTimeout,
-                              onWait: options.log)
-    defer { lock.release() }
-    let store = try Store.open(path: options.database)
-    try store.markAbandonedRuns()
-    let runID = try store.beginRun(stage: "ingest", commandLine: options.commandLine)
+    let stage = try StageRun.begin(stage: "ingest", database: options.database, commandLine: options.commandLine,
+                                   lockTimeout: options.lockTimeout, onWait: options.log)
+    let store = stage.store
+    let runID = stage.runID
     summary.runID = runID
     do {
       let totalBytes = files.reduce(Int64(0)) { $0 + $1.size }
       var done: Int64 = 0
-      let previousMaxID = try store.db.scalarInt("SELECT MAX(id) FROM examples") ?? 0
+      let previousMaxID = try store.maxExampleID()
       duplicates = DuplicateIndex(store: store, previousMaxID: previousMaxID)
       // Every duplicate is recomputed when this run deletes examples, and when the
       // previous ingest run did not finish: it may have deleted some and died
       // before its own recomputation.
-      let previousStatus = try store.db.scalarText(
-        "SELECT status FROM runs WHERE stage = 'ingest' AND id < ? ORDER BY id DESC LIMIT 1", [.int(runID)])
-      deletedExamples = previousStatus.map { $0 != "ok" && $0 != "partial" } ?? false
+      let previousStatus = try store.previousRunStatus(stage: "ingest", before: runID)
+      deletedExamples = previousStatus.map { $0 != .ok && $0 != .partial } ?? false
       defer { duplicates = nil }
       // Tokenization overlaps the file pass: a worker thread encodes each
       // example as soon as it is inserted; this connection writes the ids
@@ -88,7 +85,7 @@ public final class Ingestor {
       if let setup = tokenization {
         tokenizer = TokenizerWorker(
           setup: setup, databasePath: options.database, threads: options.threads, shouldStop: options.shouldStop)
-        try store.db.execute("PRAGMA wal_autocheckpoint=0")
+        try store.setWALAutoCheckpoint(pages: 0)
         tokenizer?.start()
         summary.tokenizer = setup.name
       }
@@ -113,7 +110,7 @@ public final class Ingestor {
         if options.prune && !summary.interrupted {
           let seen = Set(files.map(\.relativePath))
           for s in try store.sources(root: root) where !seen.contains(s.path) {
-            try store.db.transaction { try store.deleteSource(s.id) }
+            try store.transaction { try store.deleteSource(s.id) }
             deletedExamples = true
             summary.filesPruned += 1
             options.log("pruned \(s.path) (\(s.documents) documents)")
@@ -129,9 +126,9 @@ public final class Ingestor {
       let d: (duplicates: Int, crossSplit: Int)
       do {
         // The worker checkpoints no more: this connection's commits do again.
-        if tokenizer != nil { try store.db.execute("PRAGMA wal_autocheckpoint=1000") }
+        if tokenizer != nil { try store.setWALAutoCheckpoint(pages: 1000) }
         try writeTokenizations(tokenizer, store: store, summary: &summary)
-        d = deletedExamples ? try store.db.transaction { try store.refreshDuplicates() } : try store.duplicateCounts()
+        d = deletedExamples ? try store.transaction { try store.refreshDuplicates() } : try store.duplicateCounts()
         summary.phaseSeconds["duplicates"] = Date().timeIntervalSince(started)
         try writeTokenizations(tokenizer, store: store, summary: &summary, untilDone: true)
         if !options.shouldStop() {
@@ -151,11 +148,11 @@ public final class Ingestor {
       summary.totals = try totals(store: store, root: root)
       summary.phaseSeconds["totals"] = Date().timeIntervalSince(started)
       summary.seconds = Date().timeIntervalSince(started)
-      let status = summary.interrupted ? "interrupted" : (summary.filesFailed + summary.rowErrors > 0 ? "partial" : "ok")
-      try store.endRun(runID, status: status, counts: countsForRun(summary))
+      let status: RunStatus = summary.interrupted ? .interrupted : (summary.filesFailed + summary.rowErrors > 0 ? .partial : .ok)
+      try stage.finish(status, counts: countsForRun(summary))
     } catch {
       let error = (error as? TokenizerUnavailable)?.error ?? error
-      try? store.endRun(runID, status: "failed", error: "\(error)")
+      stage.fail(error)
       throw error
     }
     return summary
@@ -168,7 +165,7 @@ public final class Ingestor {
     guard let worker, let setup = tokenization else { return }
     let tokenizer = try setup.tokenizer()
     while let batch = try worker.takeEncoded(wait: untilDone), !batch.isEmpty {
-      try store.db.transaction {
+      try store.transaction {
         for e in batch {
           // After a file deleted other files' rows, check each row is still the example encoded.
           try insertTokenIDs(e.ids, e.tokens, hashes: examplesOfThisRunDeleted ? e.hashes : nil, setup: setup,
@@ -190,8 +187,7 @@ public final class Ingestor {
     let tokenizerID = try registeredTokenizer ?? store.tokenizerID(
       name: setup.name, contentHash: setup.contentHash, vocabSize: vocab, json: setup.json)
     for i in ids.indices {
-      if let hashes, try store.db.scalarText("SELECT text_hash FROM examples WHERE id = ?", [.int(ids[i])])
-        != StableHash.hex(hashes[i]) {
+      if let hashes, try store.exampleTextHash(id: ids[i]) != StableHash.hex(hashes[i]) {
         continue
       }
       try store.insertTokenization(example: ids[i], tokenizer: tokenizerID, ids: tokens[i], vocabSize: vocab)
@@ -209,26 +205,15 @@ public final class Ingestor {
     guard maxID > 0, let setup = tokenization else { return }
     let tokenizer = try setup.tokenizer()
     let tokenizerID = try store.tokenizerID(contentHash: setup.contentHash) ?? -1
-    let select = try store.db.prepare(
-      """
-      SELECT e.id, e.text FROM examples e
-      WHERE e.id > ? AND e.id <= ? AND NOT EXISTS (SELECT 1 FROM tokenizations t WHERE t.example_id = e.id AND t.tokenizer_id = ?)
-      ORDER BY e.id LIMIT 4096
-      """)
     var after: Int64 = 0
     while !options.shouldStop() {
-      try select.bind([.int(after), .int(maxID), .int(tokenizerID)])
-      var ids: [Int64] = []
-      var texts: [String] = []
-      while try select.step() {
-        ids.append(select.int64(0))
-        texts.append(select.text(1))
-      }
-      select.reset()
+      let rows = try store.examplesLackingTokenIDs(after: after, upTo: maxID, tokenizerID: tokenizerID, limit: 4096)
+      let ids = rows.map(\.id)
+      let texts = rows.map(\.text)
       guard let last = ids.last else { return }
       after = last
       let encodings = tokenizer.encodeBatch(texts, addSpecialTokens: true, threads: options.threads)
-      try store.db.transaction {
+      try store.transaction {
         try insertTokenIDs(ids, encodings.map(\.ids), hashes: nil, setup: setup, tokenizer: tokenizer, store: store,
                            summary: &summary)
       }
@@ -347,7 +332,7 @@ public final class Ingestor {
     do {
       var writerOut: SourceWriter?
       do {
-        try store.db.transaction {
+        try store.transaction {
           if let old {
             try store.deleteSource(old.id)
             deletedExamples = true
@@ -373,13 +358,12 @@ public final class Ingestor {
           try writer.finish()
           try store.finishSource(sourceID, documents: writer.documents, examples: writer.examples)
           if format != file.format {
-            try store.db.run("UPDATE sources SET format = ? WHERE id = ?", [.text(format), .int(sourceID)])
+            try store.setSourceFormat(sourceID, format: format)
           }
           if !writer.rowErrors.isEmpty {
             let first = writer.rowErrors[0]
             let msg = KDError(.input, first.1, file: file.relativePath, line: first.0).description
-            try store.db.run("UPDATE sources SET status = 'partial', error = ?, error_count = ? WHERE id = ?",
-                             [.text(msg), .int(writer.rowErrors.count), .int(sourceID)])
+            try store.markSourcePartial(sourceID, error: msg, count: writer.rowErrors.count)
           }
           writerOut = writer
         }
@@ -427,7 +411,7 @@ public final class Ingestor {
     summary.filesFailed += 1
     summary.errors.append(.init(file: file.relativePath, line: err.line, message: err.message))
     options.log("error: \(err.description)" + (old != nil ? " (previously stored rows kept)" : ""))
-    try store.db.transaction {
+    try store.transaction {
       if let old {
         try store.markSourceError(old.id, error: err.description, runID: runID)
       } else {
@@ -444,44 +428,9 @@ public final class Ingestor {
   /// Documents, examples, labeled examples and tokens per domain and split of
   /// the corpus under `root` (every run, not just this one's additions).
   ///
-  /// Three ordered scans merged by example id: a join with a correlated
-  /// subquery per example took 0.1-0.16 s on the 33k-example benchmark corpus.
   func totals(store: Store, root: String) throws -> [String: [String: IngestSummary.Totals]] {
-    // Documents of other corpus folders in the same store, if any, are left out.
-    var foreign = Set<Int64>()
-    if try store.db.scalarInt("SELECT 1 FROM sources WHERE root != ? LIMIT 1", [.text(root)]) != nil {
-      let s = try store.db.prepare(
-        "SELECT d.id FROM documents d JOIN sources s ON s.id = d.source_id WHERE s.root != ?")
-      try s.bind([.text(root)])
-      while try s.step() { foreign.insert(s.int64(0)) }
+    try store.corpusTotals(root: root).mapValues { bySplit in
+      bySplit.mapValues { IngestSummary.Totals(documents: $0.documents, examples: $0.examples, labeled: $0.labeled, tokens: $0.tokens) }
     }
-    struct Key: Hashable { var domain: String; var split: String }
-    struct Count { var documents = Set<Int64>(); var examples = 0; var labeled = 0; var tokens = 0 }
-    var counts: [Key: Count] = [:]
-    let examples = try store.db.prepare("SELECT id, document_id, domain, split FROM examples ORDER BY id")
-    let labeled = try store.db.prepare("SELECT DISTINCT example_id FROM example_labels ORDER BY example_id")
-    let tokens = try store.db.prepare(
-      "SELECT example_id, MAX(length) FROM tokenizations GROUP BY example_id ORDER BY example_id")
-    var hasLabel = try labeled.step()
-    var hasTokens = try tokens.step()
-    while try examples.step() {
-      let id = examples.int64(0), doc = examples.int64(1)
-      while hasLabel && labeled.int64(0) < id { hasLabel = try labeled.step() }
-      while hasTokens && tokens.int64(0) < id { hasTokens = try tokens.step() }
-      if foreign.contains(doc) { continue }
-      let key = Key(domain: examples.text(2), split: examples.text(3))
-      counts[key, default: Count()].documents.insert(doc)
-      counts[key]?.examples += 1
-      if hasLabel && labeled.int64(0) == id { counts[key]?.labeled += 1 }
-      if hasTokens && tokens.int64(0) == id { counts[key]?.tokens += tokens.int(1) }
-    }
-    labeled.reset()
-    tokens.reset()
-    var out: [String: [String: IngestSummary.Totals]] = [:]
-    for (key, c) in counts {
-      out[key.domain, default: [:]][key.split] = IngestSummary.Totals(
-        documents: c.documents.count, examples: c.examples, labeled: c.labeled, tokens: c.tokens)
-    }
-    return out
   }
 }

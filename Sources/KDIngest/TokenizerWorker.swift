@@ -103,7 +103,7 @@ final class TokenizerWorker: @unchecked Sendable {
   private var files: [Int: FileState] = [:]
   private var producing = true
   private var running = true
-  private var checkpointer: Database?
+  private var checkpointer: Store?
   private var cancelled = false
   private var failure: Error?
 
@@ -128,7 +128,7 @@ final class TokenizerWorker: @unchecked Sendable {
         // every 4096 examples while the file pass runs (a passive checkpoint
         // never blocks the writer), so the file pass's commits skip that work
         // (its connection has wal_autocheckpoint=0; closing it checkpoints the rest).
-        checkpointer = try Database(path: databasePath)
+        checkpointer = try Store.openForCheckpoints(path: databasePath)
         try encodeLoop(try setup.tokenizer())
       } catch {
         thrown = error
@@ -280,7 +280,7 @@ final class TokenizerWorker: @unchecked Sendable {
       publish(Encoded(file: chunk.file, ids: chunk.ids, hashes: chunk.hashes, tokens: encodings.map(\.ids)))
       sinceCheckpoint += chunk.ids.count
       if sinceCheckpoint >= 4096 && more {
-        try checkpointer?.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        try checkpointer?.checkpointPassive()
         sinceCheckpoint = 0
       }
     }

@@ -8,7 +8,7 @@ import KDCore
 /// >100k examples/s and GRDB's record layer measured 4x slower on reads and
 /// 2.5x slower on inserts here (../shared/PLATFORM.md). `sqliteConnection`
 /// is the explicit escape hatch.
-public final class Database {
+final class Database {
   public let path: String
   public private(set) var sqliteConnection: OpaquePointer?
   private var statementCache: [String: Statement] = [:]
@@ -193,7 +193,7 @@ extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Exp
 }
 
 /// A prepared statement. Bind, then `step()` until it returns false.
-public final class Statement {
+final class Statement {
   public private(set) var sqliteStatement: OpaquePointer?
   unowned let database: Database
   public let sql: String

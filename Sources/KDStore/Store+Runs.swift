@@ -26,8 +26,18 @@ extension Store {
     return db.lastInsertRowID
   }
 
+  /// Records the end of a run (stages end runs through `StageRun`).
+  public func endRun(_ id: Int64, status: RunStatus, counts: [String: Any]? = nil, error: String? = nil) throws {
+    try endRunRecord(id, status: status.rawValue, counts: counts, error: error)
+  }
+
   /// Records the end of a run: status is `ok`, `partial`, `failed` or `interrupted`.
+  @available(*, deprecated, message: "use StageRun, or endRun(_:status: RunStatus)")
   public func endRun(_ id: Int64, status: String, counts: [String: Any]? = nil, error: String? = nil) throws {
+    try endRunRecord(id, status: status, counts: counts, error: error)
+  }
+
+  private func endRunRecord(_ id: Int64, status: String, counts: [String: Any]?, error: String?) throws {
     var countsJSON: String?
     if let counts, JSONSerialization.isValidJSONObject(counts),
       let d = try? JSONSerialization.data(withJSONObject: counts, options: [.sortedKeys])
@@ -52,6 +62,12 @@ extension Store {
     for id in dead {
       try db.run("UPDATE runs SET status = 'interrupted', ended_at = ? WHERE id = ?", [.text(Store.now()), .int(id)])
     }
+  }
+
+  /// The status of the latest run of `stage` before run `id`, or nil when there is none.
+  public func previousRunStatus(stage: String, before id: Int64) throws -> RunStatus? {
+    try db.scalarText("SELECT status FROM runs WHERE stage = ? AND id < ? ORDER BY id DESC LIMIT 1",
+                      [.text(stage), .int(id)]).map { RunStatus(rawValue: $0) ?? .failed }
   }
 
   /// The most recent runs, newest first.

@@ -13,7 +13,9 @@ import KDCore
 /// let runID = try store.beginRun(stage: "ingest", commandLine: CommandLine.arguments)
 /// ```
 public final class Store {
-  public let db: Database
+  /// The connection. Internal: every other module reads and writes through
+  /// typed methods (`Store+*.swift`), so all SQL lives in KDStore.
+  let db: Database
   public var path: String { db.path }
 
   init(db: Database) { self.db = db }
@@ -25,6 +27,7 @@ public final class Store {
     if readOnly && !FileManager.default.fileExists(atPath: path) {
       throw KDError(.io, "no such database (run kd-ingest first, or pass --db)", file: path)
     }
+    if !readOnly { try refuseEmptyFile(path) }
     let db = try Database(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
     let store = Store(db: db)
     do {
@@ -47,6 +50,47 @@ public final class Store {
       throw KDError(.database, e.description)
     }
     return store
+  }
+
+  /// An existing zero-length file is not a store: SQLite would silently give
+  /// it the schema, hiding a truncated copy or a wrong `--db`. (A new store in
+  /// WAL mode may have an empty main file while its WAL holds the pages, so a
+  /// non-empty `-wal` beside it is accepted.)
+  static func refuseEmptyFile(_ path: String) throws {
+    guard let attrs = try? FileManager.default.attributesOfItem(atPath: path),
+      (attrs[.size] as? NSNumber)?.intValue == 0
+    else { return }
+    let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber
+    if (wal?.intValue ?? 0) > 0 { return }
+    throw KDError(
+      .database,
+      "the file is empty (0 bytes), not a kd store; delete it to start a new store there, or pass the right --db",
+      file: path)
+  }
+
+  /// Runs `body` in one transaction (`BEGIN IMMEDIATE`): committed when it
+  /// returns, rolled back when it throws.
+  @discardableResult
+  public func transaction<T>(_ body: () throws -> T) throws -> T {
+    try db.transaction(body)
+  }
+
+  /// Sets how many WAL pages trigger an automatic checkpoint on this
+  /// connection (0 turns them off, SQLite's default is 1000).
+  public func setWALAutoCheckpoint(pages: Int) throws {
+    try db.execute("PRAGMA wal_autocheckpoint=\(max(0, pages))")
+  }
+
+  /// A second connection to an existing store that only runs WAL checkpoints
+  /// (`checkpointPassive`): no migration, no settings, no reads.
+  public static func openForCheckpoints(path: String) throws -> Store {
+    Store(db: try Database(path: path))
+  }
+
+  /// Copies what it can of the WAL into the database file without waiting
+  /// for readers or writers (a passive checkpoint).
+  public func checkpointPassive() throws {
+    try db.execute("PRAGMA wal_checkpoint(PASSIVE)")
   }
 
   /// The schema version stored in the file (`PRAGMA user_version`).

@@ -19,7 +19,13 @@ public final class WriterLock {
     path = databasePath + ".lock"
     fd = Foundation.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
-      throw KDError(.lock, "cannot open lock file: \(String(cString: strerror(errno)))", file: path)
+      // Not a lock timeout (`.lock` means "busy, the next run catches up"):
+      // a missing folder or a read-only file system needs a person.
+      let code = errno
+      let folder = (databasePath as NSString).deletingLastPathComponent
+      let cause = code == ENOENT && !FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder)
+        ? "the folder \(folder) does not exist" : String(cString: strerror(code))
+      throw KDError(.io, "cannot create the database lock file: \(cause)", file: path)
     }
     let deadline = Date().addingTimeInterval(timeout)
     var announced = false

@@ -131,7 +131,7 @@ public final class TeacherCache: TeacherPreparationContext {
   public func plannedTasks() throws -> [(task: TaskRecord, qualified: Bool)] {
     let all = try store.tasks()
     if all.isEmpty {
-      let examples = try store.db.scalarInt("SELECT COUNT(*) FROM examples") ?? 0
+      let examples = try store.exampleCount()
       throw KDError(
         .input,
         examples == 0
@@ -272,7 +272,7 @@ public final class TeacherCache: TeacherPreparationContext {
       throw try tokenizerMismatch(task: task, missing: other, info: info)
     }
     if tokenizerID == nil {
-      tokenizerID = try store.db.transaction {
+      tokenizerID = try store.transaction {
         try store.tokenizerID(name: info.name, contentHash: info.contentHash, vocabSize: info.vocabularySize, json: info.fileBytes)
       }
     }
@@ -339,9 +339,9 @@ public final class TeacherCache: TeacherPreparationContext {
           field: "--name")
       }
       log("replacing teacher \(name): \(diffs.joined(separator: "; "))")
-      try store.db.transaction { try store.deleteTeacher(existing.id) }
+      try store.transaction { try store.deleteTeacher(existing.id) }
     }
-    let id = try store.db.transaction {
+    let id = try store.transaction {
       try store.insertTeacher(
         NewTeacher(name: name, kind: desc.kind, taskID: task.id, tokenizerID: tokenizerID, checkpointHash: desc.checkpointHash,
                    configJSON: desc.configJSON, headJSON: desc.headJSON, headBlob: desc.headBlob, storage: storage,
@@ -364,7 +364,7 @@ public final class TeacherCache: TeacherPreparationContext {
       let rows = try store.teacherInputs(part, tokenizerID: nil)
       var encoded: [(Int64, [Int32])] = []
       for r in rows { encoded.append((r.exampleID, try backend.tokenize(r.text))) }
-      try store.db.transaction {
+      try store.transaction {
         for (e, t) in encoded { try store.insertTokenization(example: e, tokenizer: tok, ids: t, vocabSize: info.vocabularySize) }
       }
       done += part.count
@@ -388,7 +388,7 @@ public final class TeacherCache: TeacherPreparationContext {
       }
       let chunk = Array(ids[chunkStart..<min(chunkStart + chunkSize, ids.count)])
       var chunkSummary = summary
-      try store.db.transaction {
+      try store.transaction {
         var b = 0
         while b < chunk.count {
           let part = Array(chunk[b..<min(b + batch, chunk.count)])

@@ -49,7 +49,7 @@ public func teacherTestMetrics(plan: TrainingPlan, domains: [String] = []) throw
 /// Parameters and fp32 size of a BERT-family teacher from its stored `config_json` (estimate), plus its head.
 public func teacherSize(dbPath: String, teacher: String, classes: Int) throws -> (parameters: Int, bytes: Int)? {
   let store = try Store.open(path: dbPath)
-  guard let text = try store.db.scalarText("SELECT config_json FROM teachers WHERE name = ?", [.text(teacher)]),
+  guard let text = try store.teacher(named: teacher)?.configJSON,
     let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
   else { return nil }
   let cfg = (obj["model"] as? [String: Any]) ?? (obj["config"] as? [String: Any]) ?? obj

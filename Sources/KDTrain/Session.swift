@@ -45,21 +45,20 @@ public final class TrainingSession {
     }
     try request.options.validate()
     let tasks = request.tasks.isEmpty ? try TrainingPlan.defaultTasks(dbPath: first) : request.tasks
-    let store = try Store.open(path: first)
-    try store.useStreamingCache()
-    try store.markAbandonedRuns()
-    let runID = try store.beginRun(stage: "train", commandLine: request.commandLine)
+    let stage = try StageRun.begin(stage: "train", database: first, commandLine: request.commandLine, lockTimeout: nil,
+                                   prepare: { try $0.useStreamingCache() })
+    let store = stage.store
+    let runID = stage.runID
     var outcomes: [TaskOutcome] = []
     do {
       for task in tasks {
         outcomes.append(try runTask(task, store: store, runID: runID))
       }
     } catch {
-      let interrupted = (error as? KDError)?.message.hasPrefix("interrupted") == true
-      try? store.endRun(runID, status: interrupted ? "interrupted" : "failed", error: "\(error)")
+      stage.fail(error)
       throw error
     }
-    try store.endRun(runID, status: "ok", counts: ["tasks": tasks.count, "models": outcomes.reduce(0) { $0 + $1.results.count }])
+    try stage.finish(.ok, counts: ["tasks": tasks.count, "models": outcomes.reduce(0) { $0 + $1.results.count }])
     return outcomes
   }
 

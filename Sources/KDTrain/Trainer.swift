@@ -121,7 +121,7 @@ public final class Trainer {
   public var resultStore: Store?
   public var runID: Int64?
   public var log: (String) -> Void = { _ in }
-  /// Polled between steps; when it returns true the state is saved and training stops with `KDError(.usage)` "interrupted".
+  /// Polled between steps; when it returns true the state is saved and training stops with a `KDError` of kind `.interrupted`.
   public var shouldStop: () -> Bool = { false }
   /// Ignore a saved state and start over.
   public var restart = false
@@ -240,7 +240,7 @@ public final class Trainer {
         if shouldStop() {
           state.trainSeconds += Date().timeIntervalSince(start)
           try saveState(state, model: model, optimizer: optimizer)
-          throw KDError(.usage, "interrupted at epoch \(epoch + 1), step \(state.step); the state is saved and a rerun resumes")
+          throw KDError(.interrupted, "interrupted at epoch \(epoch + 1), step \(state.step); the state is saved and a rerun resumes")
         }
         optimizer.learningRate = schedule.rate(at: state.step)
         model.zeroGrad()

@@ -193,11 +193,10 @@ struct Cache: ParsableCommand {
     let backend = try makeBackend()
     defer { try? backend.close() }
     // Lock first, then open: a connection opened before waiting could read a stale snapshot.
-    let lock = try WriterLock(databasePath: common.db, stage: "teacher-cache", timeout: lockTimeout) { Log.info($0) }
-    defer { lock.release() }
-    let store = try Store.open(path: common.db)
-    try store.markAbandonedRuns()
-    let runID = try store.beginRun(stage: "teacher-cache", commandLine: currentCommandLine)
+    let stage = try StageRun.begin(stage: "teacher-cache", database: common.db, commandLine: currentCommandLine,
+                                   lockTimeout: lockTimeout, holder: "teacher-cache", onWait: { Log.info($0) })
+    let store = stage.store
+    let runID = stage.runID
     Interruption.shared.install()
 
     let cache = TeacherCache(store: store, backend: backend, options: options)
@@ -220,13 +219,13 @@ struct Cache: ParsableCommand {
       bar?.finish()
     } catch {
       bar?.finish()
-      try? store.endRun(runID, status: "failed", error: "\(error)")
+      stage.fail(error)
       throw error
     }
     let failed = summaries.reduce(0) { $0 + ($1.skipped["teacher_error"] ?? 0) }
-    let status = cache.interrupted ? "interrupted" : (failed > 0 ? "partial" : "ok")
+    let status: RunStatus = cache.interrupted ? .interrupted : (failed > 0 ? .partial : .ok)
     let encoded = (try? JSONEncoder().encode(summaries)).flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? []
-    try store.endRun(runID, status: status, counts: ["teachers": encoded])
+    try stage.finish(status, counts: ["teachers": encoded])
 
     for s in summaries {
       var line = "\(s.teacher) [\(s.task)]: cached \(s.cachedNow) now, \(s.alreadyCached) already"
@@ -238,12 +237,11 @@ struct Cache: ParsableCommand {
       for f in s.failures { Log.warning(f) }
     }
     if common.json {
-      var out: [String: Any] = ["run_id": runID, "status": status, "teachers": encoded]
+      var out: [String: Any] = ["run_id": runID, "status": status.rawValue, "teachers": encoded]
       if let native = backend as? EncoderTeacher { out["matmul"] = native.encoder.effectiveMatmul.rawValue }
       printJSON(out)
     }
-    if cache.interrupted { return KDExit.interrupted }
-    return failed > 0 ? KDExit.partial : KDExit.success
+    return KDExit.code(for: status)
   }
 }
 

@@ -147,7 +147,7 @@ struct Train: ParsableCommand {
       let outcomes: [TaskOutcome]
       do {
         outcomes = try session.run()
-      } catch let e as KDError where e.message.hasPrefix("interrupted") {
+      } catch let e as KDError where e.isInterruption {
         Log.error("kd-train: \(e.message)")
         return KDExit.interrupted
       }

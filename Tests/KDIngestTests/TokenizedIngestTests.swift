@@ -1,5 +1,5 @@
 import Foundation
-import KDStore
+@testable import KDStore
 import KDTestSupport
 import KDTokenizers
 import Testing

@@ -1,6 +1,6 @@
 import Foundation
 import KDCore
-import KDStore
+@testable import KDStore
 import KDTestSupport
 import Testing
 
@@ -91,7 +91,7 @@ import Testing
       try store.insertMetrics(runID: run, model: "kd", epoch: epoch, step: epoch * 5, split: "validation",
                               values: [("accuracy", 0.5), ("macro_f1", 0.4)] + ReportFixture.labels.map { ("f1:" + $0, 0.5) })
     }
-    try store.endRun(run, status: "failed", error: "the loss became nan")
+    try store.endRun(run, status: .failed, error: "the loss became nan")
     let page = try KDReportGenerator.render(store: store)
     let doc = try parsePage(page.html)
     #expect(page.summary.trainedTasks == ["topics"])

@@ -1,6 +1,6 @@
 import Foundation
 import KDCore
-import KDStore
+@testable import KDStore
 import KDTestSupport
 
 /// A small store shaped like the whole pipeline's output: ingest rows, a
@@ -129,7 +129,7 @@ struct ReportFixture {
     expected.unlabeled += 1
     try store.refreshDuplicates()
     expected.duplicates = 1
-    try store.endRun(ingest, status: "partial", counts: ["files_new": 7, "examples_added": 31])
+    try store.endRun(ingest, status: .partial, counts: ["files_new": 7, "examples_added": 31])
 
     if withTraining { try addTrainingRun(store: store, taskID: taskID) }
     return (store, expected)
@@ -169,6 +169,6 @@ struct ReportFixture {
     }
     try store.insertMetrics(runID: run, model: "teacher", epoch: 0, step: 0, split: "test",
                             values: [("accuracy", 7.0 / 9.0), ("macro_f1", 0.7778), ("ece", 0.1316), ("examples", 9)])
-    try store.endRun(run, status: "ok", counts: ["tasks": 1, "models": 2])
+    try store.endRun(run, status: .ok, counts: ["tasks": 1, "models": 2])
   }
 }

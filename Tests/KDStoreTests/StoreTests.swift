@@ -99,7 +99,7 @@ import Testing
     let dir = try TemporaryDirectory()
     let store = try Store.open(path: dir.file("a.sqlite"))
     let id = try store.beginRun(stage: "ingest", commandLine: ["kd-ingest", "my corpus/"])
-    try store.endRun(id, status: "ok", counts: ["files": 3])
+    try store.endRun(id, status: .ok, counts: ["files": 3])
     let run = try #require(try store.recentRuns().first)
     #expect(run.commandLine == "kd-ingest 'my corpus/'")
     #expect(run.status == "ok" && run.countsJSON == "{\"files\":3}" && run.endedAt != nil)

@@ -1,7 +1,7 @@
 import Foundation
 import KDCore
 import KDModels
-import KDStore
+@testable import KDStore
 import KDTestSupport
 import Testing
 @testable import KDTeacher

@@ -1,6 +1,6 @@
 import Foundation
 import KDCore
-import KDStore
+@testable import KDStore
 import KDTestSupport
 
 @testable import KDTrain

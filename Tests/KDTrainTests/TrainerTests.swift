@@ -1,6 +1,6 @@
 import Foundation
 import KDCore
-import KDStore
+@testable import KDStore
 import KDTestSupport
 import Testing
 
@@ -76,7 +76,7 @@ import Testing
       steps += 1
       return steps == 30  // mid-epoch 2
     }
-    #expect { try t1.run() } throws: { ($0 as? KDError)?.message.hasPrefix("interrupted") == true }
+    #expect { try t1.run() } throws: { ($0 as? KDError)?.kind == .interrupted }
     let t2 = try trainer(dir, db: db, options: o, name: "killed")
     let resumed = try t2.run()
     #expect(resumed.resumed)
