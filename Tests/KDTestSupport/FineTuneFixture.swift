@@ -37,7 +37,7 @@ public enum FineTuneFixture {
     let sourceID = try store.insertSource(NewSource(
       root: "/fixture", path: "data.csv", contentHash: "0", size: 0, mtime: 0, format: "csv", domain: "fixture",
       taskID: taskID, configHash: "", status: "ok", error: nil, errorCount: 0, runID: nil))
-    try store.db.transaction {
+    try store.transaction {
       var position = 0
       for (split, n) in [(Split.train, train), (.validation, validation), (.test, test)] {
         for _ in 0..<n {
