@@ -273,7 +273,9 @@ public final class TeacherFineTuner {
     var o = options
     o.checkpointEvery = 0
     o.evaluateTest = true
-    let opts = (try? JSONEncoder().encode(o)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    let enc = JSONEncoder()
+    enc.outputFormatting = .sortedKeys  // a stable text: key order must not depend on hashing
+    let opts = (try? enc.encode(o)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     var h = StableHash.fnv1a64(Array(opts.utf8))
     for e in data.train { h = (h ^ UInt64(bitPattern: e.exampleID)) &* 0x100_0000_01b3 }
     return "\(StableHash.hex(h))-\(data.train.count)-\(data.labels.count)"

@@ -15,10 +15,10 @@ final class TeacherFineTuneCommandTests: XCTestCase {
     let dir = try TemporaryDirectory()
     let teacher = try FineTuneFixture.teacher(in: dir)
     let db = dir.file("data.sqlite")
-    try FineTuneFixture.store(at: db, train: 240)
+    try FineTuneFixture.store(at: db, train: 150)
     let source = try FineTuneFixture.fingerprint(teacher)
     let out = dir.file("ft-teacher")
-    let args = ["teacher", "--db", db, "--task", "topic", "--teacher", teacher, "--out", out, "--epochs", "6", "--batch-size", "4",
+    let args = ["teacher", "--db", db, "--task", "topic", "--teacher", teacher, "--out", out, "--epochs", "3", "--batch-size", "4",
                 "--lr", "2e-3", "--patience", "0", "--checkpoint-every", "3", "--no-test"]
 
     // First run: kill -9 as soon as a mid-epoch state exists.
@@ -43,7 +43,7 @@ final class TeacherFineTuneCommandTests: XCTestCase {
     XCTAssertTrue(r.stderr.contains("resuming from step"), r.stderr)
     let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
     XCTAssertGreaterThan(json["resumed_from_step"] as? Int ?? 0, 0)
-    XCTAssertEqual((json["epochs"] as? [Any])?.count, 6)
+    XCTAssertEqual((json["epochs"] as? [Any])?.count, 3)
     XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".kd-state"), "the state is removed after success")
     XCTAssertEqual(try FineTuneFixture.fingerprint(teacher), source, "the source teacher folder changed")
     let config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json"))) as? [String: Any])

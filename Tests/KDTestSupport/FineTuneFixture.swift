@@ -14,6 +14,7 @@ public enum FineTuneFixture {
   public static var vocabulary: [String] { ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (0..<91).map { "tok\($0)" } }
 
   /// Copies the tiny BERT (config.json, model.safetensors) into `dir/name` with a `vocab.txt`; returns the folder.
+  @discardableResult
   public static func teacher(in dir: TemporaryDirectory, name: String = "tiny-teacher") throws -> String {
     let folder = dir.file(name)
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

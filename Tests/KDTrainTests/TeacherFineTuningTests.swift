@@ -9,7 +9,7 @@ import XCTest
 final class TeacherFineTuningTests: XCTestCase {
   func makeTuner(_ dir: TemporaryDirectory, _ o: FineTuneOptions, state: String = "state") throws -> TeacherFineTuner {
     let teacher = dir.file("tiny-teacher")
-    if !FileManager.default.fileExists(atPath: teacher) { try FineTuneFixture.teacher(in: dir) }
+    if !FileManager.default.fileExists(atPath: teacher) { _ = try FineTuneFixture.teacher(in: dir) }
     let db = dir.file("ft.sqlite")
     if !FileManager.default.fileExists(atPath: db) { try FineTuneFixture.store(at: db) }
     let data = try FineTuneData.load(db: db, task: "topic", tokenizerPath: teacher + "/vocab.txt", options: o)
