@@ -24,6 +24,9 @@ public final class SelfAttention {
   public private(set) var probs: [Float] = []
   public private(set) var probOffsets: [Int] = [0]
   var rows = 0
+  /// An extra gradient on the attention scores (pre-softmax logits, after scaling), laid out as `probs`,
+  /// added by the next `backward` and then cleared (attention-distribution distillation, MiniLM).
+  public var extraScoreGradient: [Float]?
 
   /// Parameter names `prefix.query.weight`, … (Hugging Face `attention.self`).
   public init(prefix: String, hidden: Int, heads: Int, std: Float = 0.02, rng: inout NNRandom) {
@@ -101,6 +104,9 @@ public final class SelfAttention {
     let maxN = layout.maxLength
     var scratch = [Float](repeating: 0, count: workers * maxN * maxN)
     let layout = self.layout, po = probOffsets
+    let extra = extraScoreGradient ?? []
+    extraScoreGradient = nil
+    let hasExtra = !extra.isEmpty
     BLAS.setThreads(1)
     q.withUnsafeBufferPointer { qp in
       k.withUnsafeBufferPointer { kp in
@@ -111,9 +117,11 @@ public final class SelfAttention {
                 dk.withUnsafeMutableBufferPointer { dkp in
                   dv.withUnsafeMutableBufferPointer { dvp in
                     scratch.withUnsafeMutableBufferPointer { sp in
+                     extra.withUnsafeBufferPointer { ep in
                       let DQ = UnsafeSendablePointer(dqp.baseAddress!), DK = UnsafeSendablePointer(dkp.baseAddress!)
                       let DV = UnsafeSendablePointer(dvp.baseAddress!), SC = UnsafeSendablePointer(sp.baseAddress!)
                       let Q = qp.baseAddress!, K = kp.baseAddress!, Vv = vp.baseAddress!, Pr = pp.baseAddress!, DC = dcp.baseAddress!
+                      let E = ep.baseAddress
                       nnParallel(workers) { w in
                         let dP = SC.p + w * maxN * maxN
                         var item = w
@@ -131,7 +139,12 @@ public final class SelfAttention {
                             let pr = P + i * n, dr = dP + i * n
                             var dot: Float = 0
                             for j in 0..<n { dot += pr[j] * dr[j] }
-                            for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) * scale }
+                            if hasExtra, let E {
+                              let er = E + po[s] + h * n * n + i * n
+                              for j in 0..<n { dr[j] = (pr[j] * (dr[j] - dot) + er[j]) * scale }
+                            } else {
+                              for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) * scale }
+                            }
                           }
                           // dQ = dS · K, dK = dSᵀ · Q
                           BLAS.sgemm(m: n, n: dh, k: n, a: dP, lda: n, b: K + col, ldb: H, c: DQ.p + col, ldc: H)
@@ -139,6 +152,7 @@ public final class SelfAttention {
                           item += workers
                         }
                       }
+                     }
                     }
                   }
                 }

@@ -12,6 +12,8 @@ public struct TrainingRequest: Sendable {
   public var options = TrainingOptions()
   /// Train the KD student and the no-KD baseline (α = 1) with the same settings, and compare with the teacher.
   public var compare = false
+  /// Also train the bow KD student (`kd-bow`, bow defaults) and put it in the table (`--compare-bow`).
+  public var compareBow = false
   /// `metrics.model` / `models.name` of a single (non-compare) run; default `kd`, or `baseline` when α = 1.
   public var name: String?
   /// Checkpoint root; default `<db-dir>/kd-models`.
@@ -77,6 +79,7 @@ public final class TrainingSession {
     } else {
       runs = [(request.name ?? (opts.alpha >= 1 ? "baseline" : "kd"), opts)]
     }
+    if request.compareBow && opts.student != "bow" { runs.append(("kd-bow", TrainingOptions.bowDefaults(from: opts))) }
     var results: [TrainingResult] = []
     for (name, o) in runs {
       let layout = CheckpointLayout(root: root.map { ($0 as NSString).appendingPathComponent(name) }

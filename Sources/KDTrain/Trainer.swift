@@ -37,6 +37,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// Save a resumable state every this many steps inside an epoch (0: at epoch ends only).
   public var checkpointEvery = 2000
   public var shuffleBuffer = 16384
+  /// The transformer student's shape, initialisation and threads (`--student transformer`).
+  public var transformer: TransformerOptions?
 
   public init() {}
 
@@ -138,7 +140,11 @@ public final class Trainer {
   }
 
   public var studentConfig: StudentConfig {
-    StudentConfig(kind: options.student, vocabSize: plan.vocabSize, buckets: options.buckets,
+    if options.student == "transformer" {
+      return (options.transformer ?? TransformerOptions()).studentConfig(vocabSize: plan.vocabSize, numClasses: plan.labels.count,
+                                                                         maxTokens: options.maxTokens)
+    }
+    return StudentConfig(kind: options.student, vocabSize: plan.vocabSize, buckets: options.buckets,
                   dimension: options.dimension, hidden: options.student == "mlp" ? options.hidden : [],
                   numClasses: plan.labels.count, maxTokens: options.maxTokens)
   }
@@ -176,7 +182,7 @@ public final class Trainer {
   /// Trains (or resumes), keeps the best checkpoint by the validation metric, then evaluates it on test.
   public func run() throws -> TrainingResult {
     useSingleBLASThread()
-    let config = studentConfig
+    var config = studentConfig
     try config.validate()
     let train = try StreamingLoader(sources: plan.sources(split: .train, domains: options.domains),
                                     options: loaderOptions(train: true))
@@ -201,8 +207,10 @@ public final class Trainer {
     let epochs = options.epochs > 0 ? options.epochs : (totalSteps + stepsPerEpoch - 1) / stepsPerEpoch
     let schedule = LearningRateSchedule(peak: options.learningRate, warmupSteps: Int(Double(totalSteps) * options.warmup),
                                         totalSteps: totalSteps, decay: options.decay)
-    let model = try makeStudent(config, seed: options.seed)
-    let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
+    let model = try makeTrainingStudent(config, seed: options.seed)
+    config = model.config
+    let intermediate = try makeIntermediateDistillation(model)
+    let optimizer = AdamW(parameters: model.parameters + (intermediate?.parameters ?? []), learningRate: options.learningRate, weightDecay: options.weightDecay)
     let lossFunction = DistillationLoss(alpha: options.alpha, temperature: options.temperature)
 
     let dataSignature = "train:\(trainCount)|validation:\(validationCount)"
@@ -245,7 +253,8 @@ public final class Trainer {
         optimizer.learningRate = schedule.rate(at: state.step)
         model.zeroGrad()
         let logits = model.forward(batch, training: true)
-        let (loss, gradient, used) = lossFunction.evaluate(logits: logits, batch: batch)
+        var (loss, gradient, used) = lossFunction.evaluate(logits: logits, batch: batch)
+        loss += intermediateLoss(intermediate, model, batch)
         guard loss.isFinite else {
           throw KDError(.numeric, "the loss became \(loss) at epoch \(epoch + 1), step \(state.step + 1) (learning rate \(optimizer.learningRate)); the saved checkpoints are those of earlier epochs. Lower --lr or check the teacher outputs")
         }

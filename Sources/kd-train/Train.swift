@@ -14,14 +14,14 @@ struct TrainingFlags: ParsableArguments {
   var teacher: [String] = []
   @Option(name: .customLong("teacher-weight"), help: "Weight of each --teacher, in order (repeatable).")
   var teacherWeight: [Float] = []
-  @Option(help: "Student: bow (fastText-style) or mlp.")
+  @Option(help: "Student: bow (fastText-style), mlp or transformer (a small BERT; see the transformer flags).")
   var student = "bow"
   @Option(help: "Weight of the label CE term; 1 = no-KD baseline.")
   var alpha: Float = 0.5
   @Option(help: "Distillation temperature T.")
   var temperature: Float = 2
-  @Option(help: "Peak learning rate (AdamW).")
-  var lr: Float = 0.01
+  @Option(help: "Peak learning rate (AdamW; default 0.01, 1e-4 for a transformer).")
+  var lr: Float?
   @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay (weights, not biases or embeddings).")
   var weightDecay: Float = 0
   @Option(help: "Warmup as a share of all steps.")
@@ -32,8 +32,8 @@ struct TrainingFlags: ParsableArguments {
   var clip: Float = 5
   @Option(name: .customLong("batch-size"), help: "Examples per step.")
   var batchSize = 32
-  @Option(help: "Epochs (an upper bound with early stopping).")
-  var epochs = 15
+  @Option(help: "Epochs (an upper bound with early stopping; default 15, 6 for a transformer).")
+  var epochs: Int?
   @Option(help: "Stop after this many steps (0: no limit).")
   var steps = 0
   @Option(help: "Seed of initialisation and shuffling.")
@@ -54,10 +54,12 @@ struct TrainingFlags: ParsableArguments {
   var buckets = 1 << 17
   @Option(help: "Hidden widths of the mlp student, comma-separated.")
   var hidden = "256"
-  @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length.")
-  var maxTokens = 256
+  @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length (default 256, 128 for a transformer: its max positions).")
+  var maxTokens: Int?
   @Option(name: .customLong("checkpoint-every"), help: "Save a resumable state every N steps (0: at epoch ends only).")
   var checkpointEvery = 2000
+  @OptionGroup(title: "Transformer student")
+  var transformer: TransformerFlags
 
   func options() throws -> TrainingOptions {
     var o = TrainingOptions()
@@ -65,7 +67,8 @@ struct TrainingFlags: ParsableArguments {
     o.alpha = alpha
     o.temperature = temperature
     o.teacherWeights = teacherWeight
-    o.learningRate = lr
+    let isTransformer = student == "transformer"
+    o.learningRate = lr ?? (isTransformer ? 1e-4 : 0.01)
     o.weightDecay = weightDecay
     o.warmup = warmup
     guard let d = LearningRateSchedule.Decay(rawValue: schedule) else {
@@ -74,7 +77,7 @@ struct TrainingFlags: ParsableArguments {
     o.decay = d
     o.clip = clip
     o.batchSize = batchSize
-    o.epochs = epochs
+    o.epochs = epochs ?? (isTransformer ? 6 : 15)
     o.maxSteps = steps
     o.seed = seed
     o.labelFraction = labelFraction
@@ -89,7 +92,8 @@ struct TrainingFlags: ParsableArguments {
       throw ValidationError("--hidden takes positive widths, e.g. 256 or 256,128")
     }
     o.hidden = widths.compactMap { $0 }
-    o.maxTokens = maxTokens
+    o.maxTokens = maxTokens ?? (isTransformer ? 128 : 256)
+    if isTransformer { o.transformer = try transformer.options() }
     o.checkpointEvery = checkpointEvery
     if !teacherWeight.isEmpty && teacherWeight.count != teacher.count {
       throw ValidationError("give one --teacher-weight per --teacher")
@@ -113,6 +117,9 @@ struct Train: ParsableCommand {
         kd-train --db data.sqlite --compare --label-fraction 0.1
         kd-train --db data.sqlite --task banking77 --student mlp --alpha 0.3 --temperature 4
         kd-train --db data.sqlite --alpha 1          # the no-KD baseline
+        kd-train --db data.sqlite --task banking77 --student transformer --compare-bow
+        kd-train --db data.sqlite --student transformer --layers 2 --init teacher --layer-map 2,5
+        kd-train --db data.sqlite --student transformer --init random --layers 4 --hidden-size 256 --heads 4
 
       \(KDExit.helpText)
       """)
@@ -121,6 +128,8 @@ struct Train: ParsableCommand {
   @OptionGroup var flags: TrainingFlags
   @Flag(help: "Train the KD student and the no-KD baseline with the same settings and print teacher vs KD vs baseline.")
   var compare = false
+  @Flag(name: .customLong("compare-bow"), help: "Also train the bow KD student (bow defaults) and put it in the table (e.g. beside --student transformer).")
+  var compareBow = false
   @Option(help: "Name of the model in the metrics/models tables (default kd, or baseline when --alpha 1).")
   var name: String?
   @Option(help: "Checkpoint folder root (default <db-dir>/kd-models).")
@@ -137,6 +146,7 @@ struct Train: ParsableCommand {
       request.teachers = flags.teacher
       request.options = try flags.options()
       request.compare = compare
+      request.compareBow = compareBow
       request.name = name
       request.outputRoot = out
       request.restart = restart

@@ -150,6 +150,38 @@ final class GradientTests: XCTestCase {
     checkInput(&x, dx, entries: Array(0..<72), loss: f)
   }
 
+  /// The score gradient hook (attention-distribution distillation): KL(t ‖ p) against fixed targets.
+  func testAttentionDistributionLossGradient() {
+    var rng = NNRandom(seed: 15)
+    let att = SelfAttention(prefix: "a", hidden: 8, heads: 2, rng: &rng)
+    for p in att.parameters { for i in p.value.indices { p.value[i] *= 10 } }
+    let layout = SequenceLayout(lengths: [4, 2])
+    var x = probe(6 * 8, seed: 16)
+    _ = att.forward(x, layout: layout, training: true)
+    // Fixed target distributions per row.
+    var target = att.probs.map { _ in Float(rng.unit() + 0.05) }
+    var o = 0
+    for s in 0..<layout.count {
+      let n = layout.length(s)
+      for _ in 0..<(2 * n) {
+        let sum = target[o..<(o + n)].reduce(0, +)
+        for j in o..<(o + n) { target[j] /= sum }
+        o += n
+      }
+    }
+    func kl(_ x: [Float]) -> Double {
+      _ = att.forward(x, layout: layout, training: true)
+      var l: Double = 0
+      for i in target.indices { l += Double(target[i]) * (log(Double(target[i])) - log(Double(att.probs[i]))) }
+      return l
+    }
+    _ = att.forward(x, layout: layout, training: true)
+    att.extraScoreGradient = zip(att.probs, target).map { $0 - $1 }
+    let dx = att.backward([Float](repeating: 0, count: 6 * 8))
+    XCTAssertNil(att.extraScoreGradient)
+    checkInput(&x, dx, entries: Array(0..<48), h: 3e-3, loss: kl)
+  }
+
   func tinyConfig(dropout: Float = 0) -> TrainableBertConfig {
     TrainableBertConfig(layers: 2, hiddenSize: 8, heads: 2, intermediateSize: 12, maxTokens: 16, vocabSize: 30,
                         numClasses: 3, dropout: dropout)

@@ -73,8 +73,12 @@ public final class TransformerStudent: StudentModel {
     bert.forward(Self.sequences(batch), training: training)
   }
 
+  /// Extra gradients on hidden states for the next `backward` (intermediate distillation losses).
+  public var pendingHiddenGradients: [Int: [Float]] = [:]
+
   public func backward(_ dLogits: [Float]) {
-    bert.backward(dLogits)
+    bert.backward(dLogits, hiddenGradients: pendingHiddenGradients)
+    pendingHiddenGradients = [:]
   }
 
   /// Evenly spread teacher layers for a shallower student, DistilBERT-style: the last teacher

@@ -42,3 +42,9 @@ printf "| loader: examples per CPU-second | %.0f | %.0f | %s |\n" "$slc" "$plc" 
 printf "| loader peak RSS (MB), %d vs %d examples | %.0f vs %.0f | — | — |\n" "$((N / 4))" "$N" "$(echo "$loader_small_rss/1024" | bc -l)" "$(echo "$loader_big_rss/1024" | bc -l)"
 printf "| bow training, batch 32, 77 classes, dim 64, 2^17 buckets: examples/s (wall) | %.0f (1 thread) | %.0f (PyTorch CPU, 2 threads) | %s |\n" "$st" "$tt" "$(ratio "$st" "$tt")"
 printf "| bow training: examples per CPU-second | %.0f | %.0f | %s |\n" "$stc" "$ttc" "$(ratio "$stc" "$ttc")"
+
+# Transformer student (issue 13): training step vs PyTorch, inference vs the teacher.
+if [ -f "$HERE/../../../models/all-MiniLM-L6-v2/model.safetensors" ]; then
+  echo
+  "$HERE/transformer.sh"
+fi
