@@ -117,7 +117,7 @@ let package = Package(
     .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTensor", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], swiftSettings: common),
-    .testTarget(name: "KDExportTests", dependencies: ["KDExport", "KDTrain", "KDModels", "KDTokenizers", "KDTestSupport"],
+    .testTarget(name: "KDExportTests", dependencies: ["KDExport", "KDTrain", "KDModels", "KDStore", "KDTokenizers", "KDTestSupport"],
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDReportTests", dependencies: ["KDReport", "KDTestSupport"], swiftSettings: common),
   ]

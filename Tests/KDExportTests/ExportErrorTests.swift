@@ -1,5 +1,6 @@
 import Foundation
 import KDCore
+import KDStore
 @testable import KDExport
 import KDTestSupport
 import XCTest
@@ -91,5 +92,29 @@ final class ExportErrorTests: XCTestCase {
     XCTAssertEqual(summary["kind"] as? String, "bow")
     XCTAssertEqual(summary["opset"] as? Int, 18)
     XCTAssertEqual(summary["files"] as? [String], ["model.onnx", "tokenizer.json"])
+  }
+
+  /// --model NAME finds the newest model of that name in --db; TASK/NAME picks the task.
+  func testModelNameIsLookedUpInTheStore() throws {
+    let bin = TestPaths.binaries + "/kd-train"
+    guard FileManager.default.isExecutableFile(atPath: bin) else { return TestPaths.skipNote(bin) }
+    let dir = try TemporaryDirectory("kd-export-store")
+    let store = try makeTemporaryStore(dir)
+    let run = try store.beginRun(stage: "kd-train", commandLine: ["test"])
+    let a = try store.taskID(named: "alpha"), b = try store.taskID(named: "beta")
+    _ = try store.insertModel(runID: run, name: "kd", taskID: a, kind: "bow", path: student("bow"), parameters: 1, sizeBytes: 1,
+                              configJSON: "{}", resultsJSON: nil)
+    _ = try store.insertModel(runID: run, name: "kd", taskID: b, kind: "mlp", path: student("mlp"), parameters: 1, sizeBytes: 1,
+                              configJSON: "{}", resultsJSON: nil)
+    try store.endRun(run, status: "done")
+    let db = dir.file("test.sqlite")
+    let ambiguous = try runCommand(bin, ["export", "--model", "kd", "--db", db, "--format", "onnx", "--out", dir.file("a.onnx")])
+    XCTAssertEqual(ambiguous.status, 64, ambiguous.stderr)
+    XCTAssertTrue(ambiguous.stderr.contains("TASK/kd"), ambiguous.stderr)
+    let ok = try runCommand(bin, ["export", "--model", "beta/kd", "--db", db, "--format", "onnx", "--out", dir.file("b.onnx"), "--json"])
+    XCTAssertEqual(ok.status, 0, ok.stderr)
+    XCTAssertTrue(ok.stdout.contains("\"kind\" : \"mlp\""), ok.stdout)
+    let missing = try runCommand(bin, ["export", "--model", "nope", "--db", db, "--format", "onnx", "--out", dir.file("c.onnx")])
+    XCTAssertEqual(missing.status, 64, missing.stderr)
   }
 }

@@ -36,8 +36,10 @@ final class GoldenParityTests: XCTestCase {
 
   static func student(_ kind: String) -> String { resources + "/students/" + kind }
 
-  func golden() throws -> Golden {
-    let path = Self.resources + "/golden.json"
+  func golden() throws -> Golden { try Self.loadGolden() }
+
+  static func loadGolden() throws -> Golden {
+    let path = resources + "/golden.json"
     guard let data = FileManager.default.contents(atPath: path) else { throw KDError(.io, "missing golden file", file: path) }
     return try JSONDecoder().decode(Golden.self, from: data)
   }
