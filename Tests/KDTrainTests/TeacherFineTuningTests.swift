@@ -1,0 +1,103 @@
+import Foundation
+import KDCore
+import KDTestSupport
+import XCTest
+
+@testable import KDTrain
+
+/// Teacher fine-tuning (`kd-train teacher`) on the tiny BERT fixture and a small text task.
+final class TeacherFineTuningTests: XCTestCase {
+  func makeTuner(_ dir: TemporaryDirectory, _ o: FineTuneOptions, state: String = "state") throws -> TeacherFineTuner {
+    let teacher = dir.file("tiny-teacher")
+    if !FileManager.default.fileExists(atPath: teacher) { _ = try FineTuneFixture.teacher(in: dir) }
+    let db = dir.file("ft.sqlite")
+    if !FileManager.default.fileExists(atPath: db) { try FineTuneFixture.store(at: db) }
+    let data = try FineTuneData.load(db: db, task: "topic", tokenizerPath: teacher + "/vocab.txt", options: o)
+    return try TeacherFineTuner(teacherDirectory: teacher, data: data, options: o, stateDirectory: dir.file(state))
+  }
+
+  func options() -> FineTuneOptions {
+    var o = FineTuneOptions()
+    o.learningRate = 2e-3
+    o.epochs = 4
+    o.batchSize = 8
+    o.patience = 0
+    o.warmup = 0
+    o.checkpointEvery = 5
+    return o
+  }
+
+  func testFineTuningReducesTrainingLossAndLeavesTheSourceUnchanged() throws {
+    let dir = try TemporaryDirectory()
+    let tuner = try makeTuner(dir, options())
+    let before = try FineTuneFixture.fingerprint(dir.file("tiny-teacher"))
+    XCTAssertEqual(tuner.data.train.count, 120)
+    XCTAssertEqual(tuner.data.validation.count, 30)
+    // Tokenized with the teacher's vocabulary: [CLS] … [SEP].
+    XCTAssertEqual(tuner.data.train[0].ids.first, 2)
+    XCTAssertEqual(tuner.data.train[0].ids.last, 3)
+    let loss0 = tuner.trainingLoss()
+    let result = try tuner.run()
+    let loss1 = tuner.trainingLoss()
+    XCTAssertLessThan(loss1, loss0 * 0.8, "training loss \(loss0) → \(loss1)")
+    XCTAssertEqual(result.epochs.count, 4)
+    XCTAssertGreaterThan(result.bestValidationMacroF1, 0.5)
+    XCTAssertNotNil(result.test)
+    XCTAssertEqual(try FineTuneFixture.fingerprint(dir.file("tiny-teacher")), before, "the source teacher folder changed")
+  }
+
+  func testEarlyStoppingKeepsTheBestValidationEpoch() throws {
+    let dir = try TemporaryDirectory()
+    var o = options()
+    o.learningRate = 3e-2  // large enough that validation F1 moves up and down
+    o.epochs = 8
+    o.patience = 2
+    let tuner = try makeTuner(dir, o)
+    let r = try tuner.run()
+    let f1s = r.epochs.map(\.validationMacroF1)
+    let best = f1s.indices.max { f1s[$0] < f1s[$1] || (f1s[$0] == f1s[$1] && $0 > $1) }!
+    XCTAssertEqual(r.bestEpoch, best + 1, "history \(f1s)")
+    XCTAssertEqual(r.bestValidationMacroF1, f1s[best])
+    // Stops `patience` epochs after the best one, or at the last epoch.
+    XCTAssertEqual(r.epochs.count, min(o.epochs, r.bestEpoch + o.patience), "history \(f1s)")
+    XCTAssertEqual(r.stoppedEarly, r.epochs.count < o.epochs)
+    // The weights left in the model are the best epoch's, not the last one's.
+    XCTAssertEqual(tuner.evaluate(tuner.data.validation).macroF1, r.bestValidationMacroF1, accuracy: 1e-9)
+  }
+
+  func testResumesFromTheSavedStateAfterAnInterruption() throws {
+    let dir = try TemporaryDirectory()
+    var o = options()
+    o.epochs = 3
+    let first = try makeTuner(dir, o)
+    var stopAt = 0
+    first.afterStep = { stopAt = $0 }
+    first.shouldStop = { stopAt >= 22 }  // mid-epoch 2 (15 steps per epoch), after the checkpoint at step 20
+    XCTAssertThrowsError(try first.run()) { e in
+      XCTAssertTrue((e as? KDError)?.message.hasPrefix("interrupted") ?? false, "\(e)")
+    }
+    let second = try makeTuner(dir, o)
+    let r = try second.run()
+    XCTAssertEqual(r.resumedFromStep, 22)
+    XCTAssertEqual(r.epochs.map(\.epoch), [1, 2, 3])
+    // Other options cannot resume that state.
+    var other = o
+    other.learningRate = 1e-4
+    let third = try makeTuner(dir, other)
+    XCTAssertThrowsError(try third.run()) { e in XCTAssertEqual((e as? KDError)?.kind, .input) }
+    XCTAssertNoThrow(try makeTuner(dir, other, state: "fresh").run())
+  }
+
+  func testClassWeightsAndOptionErrors() throws {
+    var o = FineTuneOptions()
+    o.classWeights = "balanced"
+    XCTAssertEqual(try o.weights(counts: [30, 10]), [40 / 60, 40 / 20])
+    o.classWeights = "1,2"
+    XCTAssertEqual(try o.weights(counts: [3, 4]), [1, 2])
+    o.classWeights = "1,2,3"
+    XCTAssertThrowsError(try o.weights(counts: [3, 4])) { XCTAssertEqual(($0 as? KDError)?.field, "--class-weights") }
+    o = FineTuneOptions()
+    o.layerDecay = 1.5
+    XCTAssertThrowsError(try o.validate()) { XCTAssertEqual(($0 as? KDError)?.field, "--layer-decay") }
+  }
+}
