@@ -64,28 +64,16 @@ public struct Batch: Sendable {
   }
 }
 
-/// A small, fast, seedable generator (SplitMix64) for deterministic shuffles.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-  public var state: UInt64
-  public init(seed: UInt64) { state = seed }
-  public mutating func next() -> UInt64 {
-    state &+= 0x9e37_79b9_7f4a_7c15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-    return z ^ (z >> 31)
-  }
+/// The seedable generator (SplitMix64) for deterministic shuffles and initialisation:
+/// KDNN's `NNRandom`, under the name the loader and the bag students have always used.
+public typealias SplitMix64 = NNRandom
+
+extension NNRandom {
   /// Uniform in [0, 1).
-  public mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+  @inlinable public mutating func nextUnit() -> Float { unit() }
   /// Standard normal (Box-Muller).
-  public mutating func nextNormal() -> Float {
-    let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
-    let u2 = Double(next() >> 11) / Double(1 << 53)
-    return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
-  }
+  @inlinable public mutating func nextNormal() -> Float { normal(std: 1) }
 }
 
-@inline(__always) func _log(_ x: Double) -> Double { Foundation.log(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Foundation.cos(x) }
 
 import Foundation
