@@ -64,7 +64,12 @@ public struct TeacherInputRow: Sendable, Equatable {
 /// A labeled example (for fitting a head): its id and the class indices of its labels.
 public struct LabeledExampleRow: Sendable, Equatable {
   public var exampleID: Int64
+  /// The content key of the example's text (`LabelFraction.contentKey(textHash:)`).
+  public var contentKey: UInt64
   public var classes: [Int]
+  public init(exampleID: Int64, contentKey: UInt64, classes: [Int]) {
+    self.exampleID = exampleID; self.contentKey = contentKey; self.classes = classes
+  }
 }
 
 /// One cached output with the example it belongs to (for `dump` and loaders).
@@ -282,7 +287,7 @@ extension Store {
   public func labeledExamples(taskID: Int64, split: Split) throws -> [LabeledExampleRow] {
     let s = try db.prepare(
       """
-      SELECT e.id, l.position FROM examples e
+      SELECT e.id, l.position, e.text_hash FROM examples e
       JOIN example_labels el ON el.example_id = e.id
       JOIN labels l ON l.id = el.label_id AND l.task_id = ?1
       WHERE e.task_id = ?1 AND e.split = ?2 AND e.duplicate_of IS NULL
@@ -295,7 +300,7 @@ extension Store {
       if let last = out.last, last.exampleID == id {
         out[out.count - 1].classes.append(c)
       } else {
-        out.append(LabeledExampleRow(exampleID: id, classes: [c]))
+        out.append(LabeledExampleRow(exampleID: id, contentKey: LabelFraction.contentKey(textHash: s.text(2)), classes: [c]))
       }
     }
     return out

@@ -36,6 +36,9 @@ public struct TrainingQuery: Sendable, Equatable {
 /// The blobs point into SQLite's row buffer: decode them before returning.
 public struct TrainingRowView {
   public var exampleID: Int64
+  /// The content key of the example's text (`LabelFraction.contentKey(textHash:)`): label-fraction
+  /// sampling uses it, so the kept labels do not depend on row ids or sharding.
+  public var contentKey: UInt64
   /// Class index (`labels.position`) or -1 when unlabeled.
   public var label: Int32
   public var tokenWidth: Int
@@ -61,6 +64,7 @@ public final class TrainingRowReader {
     var sql = "SELECT e.id, (SELECT MIN(l.position) FROM example_labels el CROSS JOIN labels l ON l.id = el.label_id "
       + "WHERE el.example_id = e.id AND l.task_id = ?1), t.width, t.ids"
     for i in query.teacherIDs.indices { sql += ", o\(i).logits" }
+    sql += ", e.text_hash"
     sql += " FROM examples e JOIN tokenizations t ON t.example_id = e.id AND t.tokenizer_id = ?2"
     for (i, _) in query.teacherIDs.enumerated() {
       sql += " LEFT JOIN teacher_outputs o\(i) ON o\(i).teacher_id = ?\(6 + i) AND o\(i).example_id = e.id"
@@ -108,10 +112,14 @@ public final class TrainingRowReader {
         }
       }
       if query.requireSignal && label < 0 && !any { continue }
+      let hashColumn = Int32(4 + teachers)
+      let hp = sqlite3_column_text(stmt, hashColumn)
+      let hn = Int(sqlite3_column_bytes(stmt, hashColumn))
+      let contentKey = LabelFraction.contentKey(utf8: UnsafeRawBufferPointer(start: hp, count: hp == nil ? 0 : hn))
       guard width == 2 || width == 4 else {
         throw KDError(.input, "example \(id): token width \(width) (expected 2 or 4)", file: db.path, field: "tokenizations.width")
       }
-      try body(TrainingRowView(exampleID: id, label: label, tokenWidth: width,
+      try body(TrainingRowView(exampleID: id, contentKey: contentKey, label: label, tokenWidth: width,
                                tokenBlob: UnsafeRawBufferPointer(start: tp, count: tp == nil ? 0 : tn),
                                teacherBlobs: teacherBlobs))
     }

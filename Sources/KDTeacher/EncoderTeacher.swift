@@ -167,7 +167,7 @@ public final class EncoderTeacher: TeacherBackend {
       return (json, blob)
     }
     let allTrain = try store.labeledExamples(taskID: task.id, split: .train)
-    var train = allTrain.filter { opts.labelFraction >= 1 || LabelFraction.keeps(exampleID: $0.exampleID, fraction: opts.labelFraction, seed: opts.labelSeed) }
+    var train = allTrain.filter { opts.labelFraction >= 1 || LabelFraction.keeps(contentKey: $0.contentKey, fraction: opts.labelFraction, seed: opts.labelSeed) }
     guard !allTrain.isEmpty else {
       throw KDError(
         .input, "task '\(task.name)' has no labeled training examples to fit a head on (the checkpoint has no classification head)",
@@ -180,7 +180,7 @@ public final class EncoderTeacher: TeacherBackend {
     var validationSource = "validation split"
     if validation.isEmpty {
       // No validation split: hold out a deterministic fifth of the training labels.
-      let held = train.filter { StableHash.unitInterval("holdout:\($0.exampleID)") < 0.2 }
+      let held = train.filter { StableHash.unitInterval("holdout:\($0.contentKey)") < 0.2 }
       if !held.isEmpty && held.count < train.count {
         let heldIDs = Set(held.map(\.exampleID))
         validation = held
@@ -196,7 +196,7 @@ public final class EncoderTeacher: TeacherBackend {
     var key = "labels:" + task.labels.joined(separator: "\u{1F}") + (opts.balanced ? "|balanced" : "") + "|strengths:" + strengths.map { "\($0)" }.joined(separator: ",")
     for (tag, rows) in [("train", train), ("validation", validation)] {
       key += "|\(tag):"
-      for r in rows { key += "\(r.exampleID)=\(r.classes.first ?? -1)," }
+      for r in rows { key += "\(StableHash.hex(r.contentKey))=\(r.classes.first ?? -1)," }
     }
     let labeledSetHash = StableHash.hex(StableHash.fnv1a64(key))
     if let recorded = try store.recordedFittedHead(encoderHash: encoderHash, labeledSetHash: labeledSetHash) {

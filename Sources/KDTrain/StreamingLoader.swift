@@ -142,7 +142,7 @@ public final class StreamingLoader: @unchecked Sendable {
   func keptLabel(_ row: TrainingRowView) -> Int32 {
     guard row.label >= 0 else { return -1 }
     if options.labelFraction < 1
-      && !LabelFraction.keeps(exampleID: row.exampleID, fraction: options.labelFraction, seed: options.labelSeed)
+      && !LabelFraction.keeps(contentKey: row.contentKey, fraction: options.labelFraction, seed: options.labelSeed)
     {
       return -1
     }

@@ -112,7 +112,7 @@ public struct FineTuneData: Sendable {
     func rows(_ split: Split) throws -> [FineTuneExample] {
       var labelled = try store.labeledExamples(taskID: t.id, split: split).filter { $0.classes.count == 1 }
       if split == .train {
-        labelled = labelled.filter { LabelFraction.keeps(exampleID: $0.exampleID, fraction: options.labelFraction, seed: options.labelSeed) }
+        labelled = labelled.filter { LabelFraction.keeps(contentKey: $0.contentKey, fraction: options.labelFraction, seed: options.labelSeed) }
         if options.limit > 0 && labelled.count > options.limit {
           var rng = NNRandom(seed: options.seed &+ 0x5eed)
           labelled.shuffle(using: &rng)

@@ -182,7 +182,7 @@ enum TinyCheckpoint {
     let used = try #require(head["train_examples"] as? Int)
     #expect(used > 0 && used < 20)
     let expected = try store.labeledExamples(taskID: t.taskID ?? 0, split: .train)
-      .filter { LabelFraction.keeps(exampleID: $0.exampleID, fraction: 0.5, seed: 3) }.count
+      .filter { LabelFraction.keeps(contentKey: $0.contentKey, fraction: 0.5, seed: 3) }.count
     #expect(used == expected)
   }
 

@@ -23,6 +23,13 @@ import Testing
 
   func ids(_ batches: [Batch]) -> [Int64] { batches.flatMap(\.exampleIDs) }
 
+  /// Content keys of the labeled train examples of the synthetic store's task, by example id.
+  func contentKeys(_ path: String) throws -> [Int64: UInt64] {
+    let store = try Store.open(path: path, readOnly: true)
+    let task = try #require(try store.task(named: "topic"))
+    return Dictionary(uniqueKeysWithValues: try store.labeledExamples(taskID: task.id, split: .train).map { ($0.exampleID, $0.contentKey) })
+  }
+
   @Test func epochsAreDeterministicPermutations() throws {
     let dir = try TemporaryDirectory()
     try SyntheticStore().build(at: dir.file("a.sqlite"))
@@ -79,7 +86,8 @@ import Testing
     }
     let b = try baseline.allBatches()
     let kept = ids(b)
-    #expect(kept.allSatisfy { LabelFraction.keeps(exampleID: $0, fraction: 0.3, seed: 9) })
+    let keys = try contentKeys(dir.file("a.sqlite"))
+    #expect(kept.allSatisfy { LabelFraction.keeps(contentKey: keys[$0] ?? 0, fraction: 0.3, seed: 9) })
     #expect(kept.count > 50 && kept.count < 130)
     #expect(b.allSatisfy { $0.hasTeacher.allSatisfy { !$0 } && $0.labels.allSatisfy { $0 >= 0 } })
     // KD view: rows with a teacher output or a kept label; unkept labels read as -1.
@@ -92,7 +100,7 @@ import Testing
     for batch in k {
       for i in 0..<batch.count {
         #expect(batch.labels[i] >= 0 || batch.hasTeacher[i])
-        if batch.labels[i] >= 0 { #expect(LabelFraction.keeps(exampleID: batch.exampleIDs[i], fraction: 0.3, seed: 9)) }
+        if batch.labels[i] >= 0 { #expect(LabelFraction.keeps(contentKey: keys[batch.exampleIDs[i]] ?? 0, fraction: 0.3, seed: 9)) }
         if batch.labels[i] < 0 { unlabeledWithTeacher += 1 }
         if batch.hasTeacher[i] {
           let row = batch.teacher[(i * 3)..<(i * 3 + 3)]

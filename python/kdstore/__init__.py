@@ -8,7 +8,7 @@ Needs only the standard library and numpy; ``kdstore.torch_data`` (PyTorch
         ex["input_ids"], ex["label"], ex["teacher_logits"], ex["teacher_probs"]
 """
 
-from .codec import KDStoreError, decode_logits, label_kept, label_unit_value, softmax
+from .codec import KDStoreError, content_key, decode_logits, label_kept, label_unit_value, softmax
 from .collate import collate
 from .reader import KDReader, StoreInfo, TeacherInfo, list_tasks
 from .schema import SUPPORTED_SCHEMA_VERSIONS, connect, schema_version
@@ -17,5 +17,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KDReader", "KDStoreError", "StoreInfo", "TeacherInfo", "SUPPORTED_SCHEMA_VERSIONS", "collate", "connect",
-    "decode_logits", "label_kept", "label_unit_value", "list_tasks", "schema_version", "softmax",
+    "content_key", "decode_logits", "label_kept", "label_unit_value", "list_tasks", "schema_version", "softmax",
 ]

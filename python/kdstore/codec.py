@@ -43,33 +43,55 @@ def _splitmix_finalise(z: int) -> int:
     return z ^ (z >> 31)
 
 
-def label_unit_value(example_id: int, seed: int) -> float:
-    """The example's position in [0, 1) under ``seed`` (its label is kept iff this is < fraction)."""
+def content_key(text_hash) -> int:
+    """The content key of an example: its stored ``examples.text_hash`` (16 hex digits) read as a number.
+
+    kd keys label-fraction sampling by content, so the kept labels do not depend on row ids or on
+    how a corpus was sharded. A value that is not 1-16 hex digits (never written by kd) is keyed by
+    the FNV-1a hash of its UTF-8 bytes, as kd does.
+    """
+    if isinstance(text_hash, bytes):
+        text_hash = text_hash.decode("utf-8", "replace")
+    if 1 <= len(text_hash) <= 16:
+        try:
+            return int(text_hash, 16)
+        except ValueError:
+            pass
     h = _FNV_OFFSET
-    for b in struct.pack("<qQ", example_id, seed & _MASK):
+    for b in text_hash.encode("utf-8"):
+        h = ((h ^ b) * _FNV_PRIME) & _MASK
+    return h
+
+
+def label_unit_value(key: int, seed: int) -> float:
+    """The example's position in [0, 1) under ``seed`` (its label is kept iff this is < fraction).
+
+    ``key`` is the example's :func:`content_key`.
+    """
+    h = _FNV_OFFSET
+    for b in struct.pack("<QQ", key & _MASK, seed & _MASK):
         h = ((h ^ b) * _FNV_PRIME) & _MASK
     return (_splitmix_finalise(h) >> 11) / float(1 << 53)
 
 
-def label_kept(example_id: int, fraction: float, seed: int) -> bool:
-    """Whether kd-train (and kd-teacher-cache's head fit) keep this example's label."""
+def label_kept(key: int, fraction: float, seed: int) -> bool:
+    """Whether kd-train (and kd-teacher-cache's head fit) keep the label of the example with this content key."""
     if fraction >= 1:
         return True
     if not fraction > 0:
         return False
-    return label_unit_value(example_id, seed) < fraction
+    return label_unit_value(key, seed) < fraction
 
 
-def label_kept_mask(example_ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """:func:`label_kept` for an array of example ids at once (numpy uint64 arithmetic wraps like Swift's &*)."""
-    ids = np.asarray(example_ids, dtype=np.int64)
+def label_kept_mask(keys: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """:func:`label_kept` for an array of content keys at once (numpy uint64 arithmetic wraps like Swift's &*)."""
+    u = np.asarray(keys, dtype=np.uint64)
     if fraction >= 1:
-        return np.ones(len(ids), dtype=bool)
+        return np.ones(len(u), dtype=bool)
     if not fraction > 0:
-        return np.zeros(len(ids), dtype=bool)
-    u = ids.view(np.uint64)
+        return np.zeros(len(u), dtype=bool)
     prime = np.uint64(_FNV_PRIME)
-    h = np.full(len(ids), _FNV_OFFSET, dtype=np.uint64)
+    h = np.full(len(u), _FNV_OFFSET, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for i in range(8):
             h = (h ^ ((u >> np.uint64(8 * i)) & np.uint64(0xFF))) * prime

@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .codec import (TOKEN_DTYPES, KDStoreError, decode_embedding, decode_logits, decode_logits_block,
-                    label_kept_mask)
+                    content_key, label_kept_mask)
 from .schema import connect
 
 SPLITS = ("train", "validation", "test")
@@ -277,6 +277,7 @@ class KDReader:
             if self.embeddings:
                 cols.append(f"o{i}.embedding AS embedding{i}")
             joins.append(f"LEFT JOIN teacher_outputs o{i} ON o{i}.teacher_id = :teacher{i} AND o{i}.example_id = e.id")
+        cols.append("e.text_hash AS text_hash")
         sql = ("SELECT " + ", ".join(cols) + " FROM examples e "
                "JOIN tokenizations t ON t.example_id = e.id AND t.tokenizer_id = :tokenizer " + " ".join(joins)
                + " WHERE e.id >= :lo AND e.id < :hi AND e.task_id = :task AND e.split = :split"
@@ -371,7 +372,8 @@ class KDReader:
 
         # Which rows the loss can use, with kd-train's label masking.
         if self.label_fraction < 1:
-            labels = np.where((labels >= 0) & ~label_kept_mask(ids, self.label_fraction, self.label_seed), -1, labels)
+            keys = np.fromiter((content_key(h) for h in cols[-1]), dtype=np.uint64, count=count)
+            labels = np.where((labels >= 0) & ~label_kept_mask(keys, self.label_fraction, self.label_seed), -1, labels)
         if self.keep_all:
             keep = np.ones(count, dtype=bool)
         elif self.require_label:
