@@ -142,6 +142,8 @@ public final class Trainer {
   public var shouldStop: () -> Bool = { false }
   /// Ignore a saved state and start over.
   public var restart = false
+  /// A fault to inject (tests; `KD_TRAIN_FAILPOINT`).
+  public var failpoint: TrainingFailpoint?
 
   public init(plan: TrainingPlan, options: TrainingOptions, name: String, layout: CheckpointLayout) throws {
     try options.validate()
@@ -152,6 +154,7 @@ public final class Trainer {
     self.options = options
     self.name = name
     self.layout = layout
+    failpoint = try TrainingFailpoint.fromEnvironment()
   }
 
   public var studentConfig: StudentConfig {
@@ -269,6 +272,7 @@ public final class Trainer {
       while let batch = try stream.next() {
         if shouldStop() {
           state.trainSeconds += Date().timeIntervalSince(start)
+          try requireFiniteWeights(optimizer.parameters, epoch: epoch + 1, step: state.step)
           try saveState(state, model: model, optimizer: optimizer)
           throw KDError(.interrupted, "interrupted at epoch \(epoch + 1), step \(state.step); the state is saved and a rerun resumes")
         }
@@ -276,19 +280,21 @@ public final class Trainer {
         model.zeroGrad()
         let logits = model.forward(batch, training: true)
         var (loss, gradient, used) = lossFunction.evaluate(logits: logits, batch: batch)
-        loss += intermediateLoss(intermediate, model, batch)
+        loss = injectedLoss(loss + intermediateLoss(intermediate, model, batch), step: state.step + 1)
         guard loss.isFinite else {
-          throw KDError(.numeric, "the loss became \(loss) at epoch \(epoch + 1), step \(state.step + 1) (learning rate \(optimizer.learningRate)); the saved checkpoints are those of earlier epochs. Lower --lr or check the teacher outputs")
+          throw KDError(.numeric, "the loss became \(loss) at epoch \(epoch + 1), step \(state.step + 1) (learning rate \(optimizer.learningRate)); the best model and the state on disk are the last good ones. Lower --lr or check the teacher outputs")
         }
         model.backward(gradient)
         clipGradients(model.parameters, maxNorm: options.clip)
         optimizer.update()
+        injectWeightFault(optimizer.parameters, step: state.step + 1)
         state.step += 1
         state.position.offset += 1
         epochExamples += batch.count
         lossSum += Double(loss) * Double(used)
         lossRows += used
         if options.checkpointEvery > 0 && state.step % options.checkpointEvery == 0 {
+          try requireFiniteWeights(optimizer.parameters, epoch: epoch + 1, step: state.step)
           state.trainSeconds += Date().timeIntervalSince(start)
           try saveState(state, model: model, optimizer: optimizer)
           state.trainSeconds -= Date().timeIntervalSince(start)
@@ -298,6 +304,7 @@ public final class Trainer {
       let seconds = Date().timeIntervalSince(start)
       state.trainSeconds += seconds
       state.examplesSeen += epochExamples
+      try requireFiniteWeights(optimizer.parameters, epoch: epoch + 1, step: state.step)
       let v = try evaluate(model, validation)
       lastValidation = v
       let trainLoss = lossRows > 0 ? lossSum / Double(lossRows) : .nan
