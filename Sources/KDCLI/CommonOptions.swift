@@ -33,8 +33,18 @@ public func printJSON(_ object: Any) {
     Log.error("internal: summary is not valid JSON")
     return
   }
-  FileHandle.standardOutput.write(data)
-  FileHandle.standardOutput.write(Data("\n".utf8))
+  writeStandardOutput(data)
+}
+
+/// Writes a JSON document and a newline on stdout. A closed or full stdout (`--json | head`
+/// while SIGPIPE is ignored, as it is around a `--teacher-cmd` child) is logged, not a crash:
+/// `FileHandle.write(_:)` traps on such errors, `write(contentsOf:)` throws.
+func writeStandardOutput(_ data: Data) {
+  do {
+    try FileHandle.standardOutput.write(contentsOf: data + Data("\n".utf8))
+  } catch {
+    Log.error("stdout: the JSON summary could not be written (\(error.localizedDescription))")
+  }
 }
 
 /// Writes an Encodable value as JSON on stdout. Keys are snake_case in every
@@ -44,8 +54,7 @@ public func printJSON<T: Encodable>(encodable value: T) {
   enc.outputFormatting = [.prettyPrinted, .sortedKeys]
   enc.keyEncodingStrategy = .convertToSnakeCase
   if let data = try? enc.encode(value) {
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    writeStandardOutput(data)
   }
 }
 
