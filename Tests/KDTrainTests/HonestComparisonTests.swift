@@ -152,6 +152,14 @@ import Testing
     for i in 0..<100 { fine.add(gold: i % 3, predicted: i % 3, confidence: 0.9) }
     m = ClassificationMetrics(fine)
     #expect(m.collapsed == false)
+    // A task whose majority class is 92% of the gold labels (claudette-like): predicting it on 94%
+    // of the rows is not a collapse; on 99% (most minority rows swallowed) it is.
+    var imbalanced = ClassificationEvaluation(classes: 2)
+    for i in 0..<100 { imbalanced.add(gold: i < 92 ? 0 : 1, predicted: i < 94 ? 0 : 1, confidence: 0.9) }
+    #expect(!imbalanced.isCollapsed && imbalanced.dominantPredictionShare > ClassificationEvaluation.collapseShare)
+    var swallowed = ClassificationEvaluation(classes: 2)
+    for i in 0..<100 { swallowed.add(gold: i < 92 ? 0 : 1, predicted: i < 99 ? 0 : 1, confidence: 0.9) }
+    #expect(swallowed.isCollapsed)
   }
 
   /// Finding 13: the teacher's calibration temperature divides its logits where the loader reads them;
