@@ -166,6 +166,11 @@ public final class SelfAttention {
     var dx = query.backward(dq)
     let dxk = key.backward(dk), dxv = value.backward(dv)
     for i in dx.indices { dx[i] += dxk[i] + dxv[i] }
+    // The forward caches (taps included) are spent: free them before the next forward or evaluation.
+    q = []
+    k = []
+    values = []
+    probs = []
     return dx
   }
 }

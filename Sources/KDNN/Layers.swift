@@ -74,6 +74,7 @@ public final class Dense {
         }
       }
     }
+    input = []  // each forward cache is used by one backward: freeing it keeps it out of evaluation's peak
     return dx
   }
 }
@@ -187,6 +188,8 @@ public final class LayerNorm {
       gamma.grad[j] += dg[j]
       beta.grad[j] += db[j]
     }
+    xhat = []
+    rstd = []
     return dx
   }
 }
@@ -232,6 +235,7 @@ public final class GELU {
         }
       }
     }
+    input = []
     return dx
   }
 
@@ -254,6 +258,7 @@ public final class ReLUActivation {
   public func backward(_ dy: [Float]) -> [Float] {
     var dx = dy
     for i in dx.indices where !mask[i] { dx[i] = 0 }
+    mask = []
     return dx
   }
 }
@@ -270,6 +275,7 @@ public final class Tanh {
   public func backward(_ dy: [Float]) -> [Float] {
     var dx = dy
     for i in dx.indices { dx[i] *= 1 - output[i] * output[i] }
+    output = []
     return dx
   }
 }
@@ -296,6 +302,7 @@ public final class Dropout {
     guard !keep.isEmpty else { return dy }
     var dx = dy
     for i in dx.indices { dx[i] *= keep[i] }
+    keep = []
     return dx
   }
 }
