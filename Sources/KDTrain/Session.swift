@@ -150,7 +150,9 @@ public final class TrainingSession {
         let size = plan.teacherNames.count == 1
           ? try teacherSize(dbPath: request.databases[0], teacher: plan.teacherNames[0], classes: plan.labels.count) : nil
         var speed: Double?
-        if request.measureTeacherSpeed && plan.teacherNames.count == 1 {
+        // Timing the teacher takes ~40 s on long texts (256 examples at a few per second): only for
+        // the --compare table, not for every training run.
+        if request.compare && request.measureTeacherSpeed && plan.teacherNames.count == 1 {
           do {
             speed = try teacherInferenceSpeed(plan: plan, domains: opts.domains)
           } catch let e as KDError {
