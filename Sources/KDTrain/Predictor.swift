@@ -23,10 +23,11 @@ public final class Predictor {
     tokenizer = try Tokenizer.load(path: tok)
   }
 
-  /// Token ids as the pipeline stores them: special tokens, no truncation or padding, cut to the model's max tokens.
+  /// Token ids as the pipeline stores them: special tokens, no truncation or padding, cut to the model's max tokens
+  /// as the loader cuts them for this student (`TokenCut`).
   public func tokenize(_ text: String) -> [Int32] {
     var ids = tokenizer.encode(text, addSpecialTokens: true, truncation: nil, padding: nil).ids
-    if ids.count > checkpoint.config.maxTokens { ids.removeLast(ids.count - checkpoint.config.maxTokens) }
+    TokenCut.cut(&ids, to: checkpoint.config.maxTokens, keepingLast: checkpoint.config.kind == "transformer")
     let v = Int32(checkpoint.config.vocabSize)
     return ids.filter { $0 >= 0 && $0 < v }
   }

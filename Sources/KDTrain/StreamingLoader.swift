@@ -60,6 +60,9 @@ public struct LoaderOptions: Sendable {
   public var requireLabel = false
   /// Longer token sequences are cut to this many ids.
   public var maxTokens = 512
+  /// Cut sequences keep their last id, the trailing special token kd-ingest stores (BERT's `[SEP]`),
+  /// as Hugging Face tokenizers truncate: transformer students, whose exports run on those tokenizers.
+  public var keepsLastToken = false
 
   public init(numClasses: Int, vocabSize: Int) { self.numClasses = numClasses; self.vocabSize = vocabSize }
 }
@@ -164,7 +167,7 @@ public final class StreamingLoader: @unchecked Sendable {
     var tokens: [Int32] = []
     tokens.reserveCapacity(min(options.maxTokens, row.tokenBlob.count / row.tokenWidth))
     TokenBlob.decode(row.tokenBlob, width: row.tokenWidth, into: &tokens)
-    if tokens.count > options.maxTokens { tokens.removeLast(tokens.count - options.maxTokens) }
+    TokenCut.cut(&tokens, to: options.maxTokens, keepingLast: options.keepsLastToken)
     let v = Int32(options.vocabSize)
     for t in tokens where t < 0 || t >= v {
       throw KDError(.input, "example \(row.exampleID): token id \(t) outside the vocabulary (size \(v))",
@@ -399,4 +402,19 @@ public final class BatchStream: @unchecked Sendable {
   }
 
   deinit { cancel() }
+}
+
+/// Cutting stored token ids (`[CLS] … [SEP]`, as kd-ingest stores them) to a model's length.
+public enum TokenCut {
+  /// Cuts `ids` to `maxTokens`: the first ones, or with `keepingLast` the first `maxTokens − 1` and
+  /// the last id (Hugging Face's truncation of a `[CLS] … [SEP]` sequence).
+  public static func cut(_ ids: inout [Int32], to maxTokens: Int, keepingLast: Bool) {
+    guard ids.count > maxTokens else { return }
+    guard keepingLast, maxTokens >= 2, let last = ids.last else {
+      ids.removeLast(ids.count - maxTokens)
+      return
+    }
+    ids.removeLast(ids.count - maxTokens + 1)
+    ids.append(last)
+  }
 }

@@ -179,6 +179,7 @@ public final class Trainer {
     o.temperature = train ? options.temperature : 1
     o.teacherWeights = options.teacherWeights
     o.maxTokens = options.maxTokens
+    o.keepsLastToken = options.student == "transformer"
     o.shuffleBuffer = options.shuffleBuffer
     if train {
       o.labelFraction = options.labelFraction

@@ -48,6 +48,7 @@ struct DumpLoader: ParsableCommand {
       lo.bucketing = false
       lo.batchSize = 256
       lo.maxTokens = o.maxTokens
+      lo.keepsLastToken = o.student == "transformer"
       lo.teacherWeights = o.teacherWeights
       if eval {
         lo.requireLabel = true
