@@ -27,6 +27,13 @@ public final class SelfAttention {
   /// An extra gradient on the attention scores (pre-softmax logits, after scaling), laid out as `probs`,
   /// added by the next `backward` and then cleared (attention-distribution distillation, MiniLM).
   public var extraScoreGradient: [Float]?
+  /// Extra gradients on the query, key and value projections `[tokens × hidden]`, added by the next
+  /// `backward` and then cleared (relation distillation, MiniLMv2).
+  public var extraQueryGradient: [Float]?
+  public var extraKeyGradient: [Float]?
+  public var extraValueGradient: [Float]?
+  /// Keep Q and K after an inference forward pass (relation distillation reads them); off: freed.
+  public var keepProjections = false
 
   /// Parameter names `prefix.query.weight`, … (Hugging Face `attention.self`).
   public init(prefix: String, hidden: Int, heads: Int, std: Float = 0.02, rng: inout NNRandom) {
@@ -90,7 +97,7 @@ public final class SelfAttention {
         }
       }
     }
-    if !training { q = []; k = [] }
+    if !training && !keepProjections { q = []; k = [] }
     return ctx
   }
 
@@ -163,6 +170,18 @@ public final class SelfAttention {
       }
     }
     BLAS.setThreads(NNThreads.threads)
+    for (extra, i) in [(extraQueryGradient, 0), (extraKeyGradient, 1), (extraValueGradient, 2)] {
+      guard let g = extra else { continue }
+      precondition(g.count == dq.count, "SelfAttention: extra projection gradient of \(g.count) values for \(dq.count)")
+      switch i {
+      case 0: for j in dq.indices { dq[j] += g[j] }
+      case 1: for j in dk.indices { dk[j] += g[j] }
+      default: for j in dv.indices { dv[j] += g[j] }
+      }
+    }
+    extraQueryGradient = nil
+    extraKeyGradient = nil
+    extraValueGradient = nil
     var dx = query.backward(dq)
     let dxk = key.backward(dk), dxv = value.backward(dv)
     for i in dx.indices { dx[i] += dxk[i] + dxv[i] }
