@@ -23,6 +23,9 @@ public struct TrainingQuery: Sendable, Equatable {
   public var domains: [String]
   /// Skip rows that have neither a label nor any teacher output.
   public var requireSignal: Bool
+  /// Examples of every task (and of none), selected by `domains` only; `taskID` is ignored and rows
+  /// have no label (domain text for `kd-train encoder`, `Store.domainTextQuery`).
+  public var allTasks = false
 
   public init(taskID: Int64, split: Split, tokenizerID: Int64, teacherIDs: [Int64], domains: [String] = [],
               requireSignal: Bool = true) {
@@ -61,7 +64,8 @@ public final class TrainingRowReader {
     self.query = query
     // CROSS JOIN pins the subquery's order (example's labels first): the planner otherwise walks
     // every label of the task and probes example_labels for each, ~3x slower with 77 labels.
-    var sql = "SELECT e.id, (SELECT MIN(l.position) FROM example_labels el CROSS JOIN labels l ON l.id = el.label_id "
+    var sql = query.allTasks ? "SELECT e.id, NULL, t.width, t.ids"
+      : "SELECT e.id, (SELECT MIN(l.position) FROM example_labels el CROSS JOIN labels l ON l.id = el.label_id "
       + "WHERE el.example_id = e.id AND l.task_id = ?1), t.width, t.ids"
     for i in query.teacherIDs.indices { sql += ", o\(i).logits" }
     sql += ", e.text_hash"
@@ -69,7 +73,9 @@ public final class TrainingRowReader {
     for (i, _) in query.teacherIDs.enumerated() {
       sql += " LEFT JOIN teacher_outputs o\(i) ON o\(i).teacher_id = ?\(6 + i) AND o\(i).example_id = e.id"
     }
-    sql += " WHERE e.id >= ?3 AND e.id < ?4 AND e.task_id = ?1 AND e.split = ?5 AND e.duplicate_of IS NULL"
+    // With allTasks, ?1 stays bound but unused (?2…?5 keep it inside the parameter range).
+    sql += " WHERE e.id >= ?3 AND e.id < ?4" + (query.allTasks ? "" : " AND e.task_id = ?1")
+      + " AND e.split = ?5 AND e.duplicate_of IS NULL"
     if !query.domains.isEmpty {
       let base = 6 + query.teacherIDs.count
       sql += " AND e.domain IN (" + query.domains.indices.map { "?\(base + $0)" }.joined(separator: ",") + ")"

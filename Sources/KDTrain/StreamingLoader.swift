@@ -58,6 +58,8 @@ public struct LoaderOptions: Sendable {
   public var useTeachers = true
   /// Keep only rows with a (kept) label, e.g. for evaluation.
   public var requireLabel = false
+  /// Keep every row, with neither label nor teacher output (domain text for `kd-train encoder`).
+  public var keepAll = false
   /// Longer token sequences are cut to this many ids.
   public var maxTokens = 512
   /// Cut sequences keep their last id, the trailing special token kd-ingest stores (BERT's `[SEP]`),
@@ -132,7 +134,7 @@ public final class StreamingLoader: @unchecked Sendable {
     for source in sources {
       let store = try Store.open(path: source.path, readOnly: true)
       try store.useStreamingCache()
-      guard let bounds = try store.exampleIDBounds(task: source.query.taskID, split: source.query.split) else { continue }
+      guard let bounds = try store.exampleIDBounds(source.query) else { continue }
       let reader = try store.trainingRowReader(source.query)
       try reader.read(idRange: bounds) { row in
         if self.isUseful(row, label: self.keptLabel(row)) { n += 1 }
@@ -155,6 +157,7 @@ public final class StreamingLoader: @unchecked Sendable {
   /// Whether the loss can use a row, given its kept label.
   @inline(__always)
   func isUseful(_ row: TrainingRowView, label: Int32) -> Bool {
+    if options.keepAll { return true }
     if options.requireLabel { return label >= 0 }
     if options.useLabels && label >= 0 { return true }
     if options.useTeachers { for b in row.teacherBlobs where b != nil { return true } }
@@ -271,7 +274,7 @@ public final class StreamingLoader: @unchecked Sendable {
       try store.useStreamingCache()
       stores.append(store)
       readers.append(try store.trainingRowReader(source.query))
-      guard let bounds = try store.exampleIDBounds(task: source.query.taskID, split: source.query.split) else { continue }
+      guard let bounds = try store.exampleIDBounds(source.query) else { continue }
       var lo = bounds.lowerBound
       while lo < bounds.upperBound {
         let hi = min(bounds.upperBound, lo + options.blockSize)
