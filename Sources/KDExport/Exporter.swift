@@ -134,7 +134,11 @@ enum OutputFolder {
     try? fm.removeItem(at: tmp)
     try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
     do {
-      for (name, data) in files { try AtomicFile.write(data, to: tmp.appendingPathComponent(name).path) }
+      for (name, data) in files {
+        let f = tmp.appendingPathComponent(name)
+        try fm.createDirectory(at: f.deletingLastPathComponent(), withIntermediateDirectories: true)  // e.g. 1_Pooling/config.json
+        try AtomicFile.write(data, to: f.path)
+      }
       if !weights.isEmpty {
         try SafetensorsWriter.write(weights, metadata: ["format": "pt"], to: tmp.appendingPathComponent("model.safetensors").path)
       }

@@ -158,6 +158,9 @@ public final class TrainableBert {
       + layers.flatMap(\.parameters) + pooler.parameters + classifier.parameters
   }
 
+  /// The parameters of the encoder: embeddings, layers and pooler (what a Hugging Face `BertModel` holds; no classifier).
+  public var encoderParameters: [Parameter] { parameters.filter { !$0.name.hasPrefix("classifier") } }
+
   /// Drops trailing pad ids and cuts to `maxTokens`; ids outside the vocabulary become the pad id.
   public func clean(_ seq: [Int32]) -> [Int32] {
     let pad = Int32(config.padTokenId)
@@ -218,6 +221,14 @@ public final class TrainableBert {
       let o = layout.offsets[s]
       for j in 0..<H { dx[o * H + j] = dCLS[s * H + j] }
     }
+    backwardEncoder(dx, hiddenGradients: hiddenGradients)
+  }
+
+  /// Accumulates the gradients of the embeddings and encoder layers from `∂loss/∂(final hidden states)`
+  /// of the last training `encode` (nil: zero, e.g. an encoder trained only on intermediate losses),
+  /// plus extra gradients on `hiddenStates[i]`. The pooler and classifier are untouched.
+  public func backwardEncoder(_ dTop: [Float]?, hiddenGradients: [Int: [Float]] = [:]) {
+    var dx = dTop ?? [Float](repeating: 0, count: layout.tokens * config.hiddenSize)
     for l in stride(from: layers.count - 1, through: 0, by: -1) {
       if let g = hiddenGradients[l + 1] { for i in dx.indices { dx[i] += g[i] } }
       dx = layers[l].backward(dx)
