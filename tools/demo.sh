@@ -8,6 +8,11 @@
 #   DEMO_MANIFEST   a manifest for the corpus root (default: corpora/shared.kd-corpus.yaml
 #                   for ../shared/corpora, else none)
 #   DEMO_TRAIN_ARGS extra kd-train flags (e.g. "--label-fraction 0.1")
+#   DEMO_RECIPE     the issue 14 flow on one task with small settings: fine-tune the teacher ->
+#                   cache -> domain encoder -> transformer student -> compare (default:
+#                   banking_intents on the sample corpora, else none; "" skips it)
+#   DEMO_RECIPE_DOMAIN the domain whose text the encoder is distilled on (default: the folder
+#                   above CORPUS/*/DEMO_RECIPE, kd's <domain>/<task> layout)
 # A second run reuses the store, the cached teacher outputs and the model.
 set -euo pipefail
 corpus=${1:-corpora}
@@ -49,6 +54,28 @@ step "kd-teacher-cache (teacher: all-MiniLM-L6-v2 with a fitted head)"
 step "kd-train --compare (KD student vs no-KD baseline vs teacher)"
 # shellcheck disable=SC2086
 "$bin/kd-train" --db "$db" --compare "${task_args[@]}" ${DEMO_TRAIN_ARGS:-}
+
+recipe=${DEMO_RECIPE-$( [ "$(cd "$corpus" && pwd)" = "$root/corpora" ] && echo banking_intents || true)}
+if [ -n "$recipe" ]; then
+  models=$(dirname "$db")/models
+  # kd's corpus layout is <domain>/<task>/...: the domain is the folder above the task's.
+  domain=${DEMO_RECIPE_DOMAIN:-$(basename "$(dirname "$(find "$corpus" -mindepth 2 -maxdepth 2 -type d -name "$recipe" | head -n 1)")")}
+  if [ -z "$domain" ] || [ "$domain" = . ]; then
+    echo "demo: no folder <domain>/$recipe under $corpus; set DEMO_RECIPE_DOMAIN" >&2
+    exit 64
+  fi
+  step "recipe 1/4: kd-train teacher (fine-tune the teacher on $recipe; 1 epoch, 64 tokens)"
+  "$bin/kd-train" teacher --db "$db" --task "$recipe" --teacher "$teacher" --out "$models/$recipe-ft" --force \
+    --epochs 1 --max-tokens 64 --batch-size 16 --lr 1e-4 --no-test
+  step "recipe 2/4: kd-teacher-cache (the fine-tuned teacher, its own head)"
+  "$bin/kd-teacher-cache" --db "$db" --teacher "$models/$recipe-ft" --name "$recipe-ft" --task "$recipe"
+  step "recipe 3/4: kd-train encoder (3-layer domain encoder from it over all '$domain' text; 40 steps)"
+  "$bin/kd-train" encoder --db "$db" --domain "$domain" --teacher "$models/$recipe-ft" --out "$models/$domain-encoder" --force \
+    --steps 40 --batch-size 16 --max-tokens 64 --lr 2e-4 --validation-examples 64
+  step "recipe 4/4: kd-train (transformer student from the domain encoder, vs the bow student and the fine-tuned teacher)"
+  "$bin/kd-train" --db "$db" --task "$recipe" --teacher "$recipe-ft" --student transformer --init teacher \
+    --init-from "$models/$domain-encoder" --max-tokens 64 --epochs 2 --steps 60 --name kd-from-encoder --compare-bow
+fi
 
 step "kd-report"
 report=$(dirname "$db")/report.html
