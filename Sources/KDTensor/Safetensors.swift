@@ -187,8 +187,10 @@ public final class SafetensorsFile: @unchecked Sendable {
   public func floats(_ name: String, shape: [Int]? = nil) throws -> [Float] {
     let t = try info(name, shape: shape)
     var out = [Float](repeating: 0, count: t.elementCount)
+    guard t.elementCount > 0 else { return out }  // an empty buffer has no base address
     try out.withUnsafeMutableBufferPointer { dst in
-      try readRows(t, from: 0, count: t.elementCount, into: dst.baseAddress!)
+      guard let base = dst.baseAddress else { return }
+      try readRows(t, from: 0, count: t.elementCount, into: base)
     }
     return out
   }
@@ -276,6 +278,13 @@ public enum SafetensorsWriter {
   /// - Throws: `KDError(.usage)` when a shape disagrees with its value count,
   ///   `KDError(.io)` when the file cannot be written.
   public static func write(_ tensors: [Tensor], metadata: [String: String] = [:], to path: String) throws {
+    try AtomicFile.write(try encode(tensors, metadata: metadata, file: path), to: path)
+  }
+
+  /// The bytes of a safetensors file holding `tensors` as fp32 (see `write`); `file` names the
+  /// destination in errors.
+  /// - Throws: `KDError(.usage)` when a shape disagrees with its value count or a name repeats.
+  public static func encode(_ tensors: [Tensor], metadata: [String: String] = [:], file path: String? = nil) throws -> Data {
     var header = "{"
     var offset = 0
     var first = true
@@ -307,9 +316,13 @@ public enum SafetensorsWriter {
     withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
     out.append(contentsOf: headerBytes)
     for t in tensors {
-      t.values.withUnsafeBytes { out.append(contentsOf: $0) }
+      #if _endian(little)
+        t.values.withUnsafeBytes { out.append(contentsOf: $0) }
+      #else
+        for v in t.values { var b = v.bitPattern.littleEndian; withUnsafeBytes(of: &b) { out.append(contentsOf: $0) } }
+      #endif
     }
-    try AtomicFile.write(out, to: path)
+    return out
   }
 }
 

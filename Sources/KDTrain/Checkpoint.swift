@@ -1,77 +1,23 @@
 import Foundation
 import KDCore
+import KDTensor
 
-/// Minimal safetensors I/O for F32 tensors (the format of
-/// <https://github.com/huggingface/safetensors>: an 8-byte little-endian header
-/// length, a JSON header of `{name: {dtype, shape, data_offsets}}`, then the data).
+/// Safetensors I/O of checkpoint tensors in the shape the trainer keeps them (name, shape, fp32
+/// values), on KDTensor's one reader (`SafetensorsFile`: F32, F16 and BF16, bounds-checked) and
+/// writer (`SafetensorsWriter`).
 public enum SafeTensorsF32 {
-  /// Serialises tensors in the given order.
+  /// Serialises tensors in the given order, as fp32.
   public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = [:]) throws -> Data {
-    var header: [String: Any] = [:]
-    var offset = 0
-    for t in tensors {
-      let bytes = t.values.count * 4
-      header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
-      offset += bytes
-    }
-    if !metadata.isEmpty { header["__metadata__"] = metadata }
-    var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-    while json.count % 8 != 0 { json.append(0x20) }
-    var out = Data()
-    out.reserveCapacity(8 + json.count + offset)
-    var n = UInt64(json.count).littleEndian
-    withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-    out.append(json)
-    for t in tensors {
-      t.values.withUnsafeBufferPointer { p in
-        #if _endian(little)
-          out.append(UnsafeBufferPointer(start: UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: UInt8.self),
-                                         count: p.count * 4))
-        #else
-          for v in p { var b = v.bitPattern.littleEndian; withUnsafeBytes(of: &b) { out.append(contentsOf: $0) } }
-        #endif
-      }
-    }
-    return out
+    try SafetensorsWriter.encode(tensors.map { SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, values: $0.values) },
+                                 metadata: metadata)
   }
 
-  /// Reads every F32 tensor of a file.
-  /// - Throws: `KDError(.input)` naming the file when it is truncated, malformed or not F32.
+  /// Reads every tensor of a file as fp32.
+  /// - Throws: `KDError` naming the file (and the tensor) when it is unreadable, truncated or malformed.
   public static func read(path: String) throws -> [String: (shape: [Int], values: [Float])] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw KDError(.io, "cannot read checkpoint weights", file: path)
-    }
-    return try decode(data, file: path)
-  }
-
-  public static func decode(_ data: Data, file: String) throws -> [String: (shape: [Int], values: [Float])] {
-    guard data.count >= 8 else { throw KDError(.input, "not a safetensors file (shorter than 8 bytes)", file: file) }
-    let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-    guard n <= UInt64(data.count - 8) else { throw KDError(.input, "safetensors header length \(n) exceeds the file", file: file) }
-    let headerData = data.subdata(in: 8..<(8 + Int(n)))
-    guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
-      throw KDError(.input, "safetensors header is not a JSON object", file: file)
-    }
-    let base = 8 + Int(n)
+    let file = try SafetensorsFile(path: path)
     var out: [String: (shape: [Int], values: [Float])] = [:]
-    for (name, entry) in header where name != "__metadata__" {
-      guard let e = entry as? [String: Any], let dtype = e["dtype"] as? String, let shape = e["shape"] as? [Int],
-        let offs = e["data_offsets"] as? [Int], offs.count == 2
-      else { throw KDError(.input, "malformed entry", file: file, field: name) }
-      guard dtype == "F32" else { throw KDError(.input, "dtype \(dtype) (only F32 is supported here)", file: file, field: name) }
-      let count = shape.reduce(1, *)
-      guard offs[0] >= 0, offs[1] - offs[0] == count * 4, base + offs[1] <= data.count else {
-        throw KDError(.input, "data offsets \(offs) do not match shape \(shape) or the file size", file: file, field: name)
-      }
-      var values = [Float](repeating: 0, count: count)
-      values.withUnsafeMutableBytes { dst in
-        data.copyBytes(to: dst.bindMemory(to: UInt8.self), from: (base + offs[0])..<(base + offs[1]))
-      }
-      #if !_endian(little)
-        for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
-      #endif
-      out[name] = (shape, values)
-    }
+    for (name, info) in file.tensors { out[name] = (info.shape, try file.floats(name)) }
     return out
   }
 }
