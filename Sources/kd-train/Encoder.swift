@@ -123,11 +123,7 @@ struct Encoder: ParsableCommand {
     o.intermediateSize = intermediateSize
     o.initialization = initialization
     if let m = layerMap {
-      let parts = m.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-      guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-        throw KDError(.usage, "--layer-map takes 0-based teacher layers, e.g. 1,3,5 (got '\(m)')", field: "--layer-map")
-      }
-      o.layerMap = parts.compactMap { $0 }
+      o.layerMap = try parseLayerMap(m)
     }
     o.seed = seed
     o.maxTokens = maxTokens

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KDCore
 import KDTrain
 
 /// Flags of the transformer student (`--student transformer`), shared by `train` and `bench`.
@@ -36,17 +37,22 @@ struct TransformerFlags: ParsableArguments {
     t.dropout = dropout
     t.initialization = initialization
     t.teacherDirectory = initFrom
-    if let m = layerMap {
-      let parts = m.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-      guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-        throw ValidationError("--layer-map takes 0-based teacher layers, e.g. 1,3,5")
-      }
-      t.layerMap = parts.compactMap { $0 }
-    }
+    if let m = layerMap { t.layerMap = try parseLayerMap(m) }
     t.threads = threads
     t.hiddenLoss = hiddenLoss
     t.attentionLoss = attentionLoss
     try t.validate()
     return t
   }
+}
+
+/// `--layer-map 1,3,5`: 0-based teacher layers, one per student layer (kd-train --student
+/// transformer and kd-train encoder).
+/// - Throws: `KDError(.usage)` naming `--layer-map` when an entry is not a non-negative integer.
+func parseLayerMap(_ m: String) throws -> [Int] {
+  let parts = m.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+  guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+    throw KDError(.usage, "0-based teacher layers expected, e.g. 1,3,5 (got '\(m)')", field: "--layer-map")
+  }
+  return parts.compactMap { $0 }
 }
