@@ -54,18 +54,18 @@ public func teacherTestMetrics(plan: TrainingPlan, domains: [String] = []) throw
   o.bucketing = false
   o.requireLabel = true
   o.batchSize = 1024
-  o.temperature = 1
   let loader = try StreamingLoader(sources: plan.sources(split: .test, domains: domains), options: o)
   let c = plan.labels.count
   var acc = MetricsAccumulator(numClasses: c)
   var missing = 0
+  var q = [Float](repeating: 0, count: c)
   for batch in try loader.allBatches() {
     for i in 0..<batch.count {
-      guard batch.hasTeacher[i] else {
+      guard batch.teacherTarget(i, temperature: 1, into: &q) else {
         missing += 1
         continue
       }
-      acc.add(probabilities: batch.teacher[(i * c)..<((i + 1) * c)], label: Int(batch.labels[i]), teacherClass: nil)
+      acc.add(probabilities: q[...], label: Int(batch.labels[i]), teacherClass: nil)
     }
   }
   if missing > 0 {

@@ -3,7 +3,8 @@ import Foundation
 /// The distillation loss and its gradient with respect to the student's logits.
 ///
 /// Per example, with student logits `z_S`, label `y` and the teachers' target
-/// distribution `q = softmax(z_T / T)` (from the loader):
+/// distribution `q = softmax(z_T / T)`, which the loss computes from the batch's teacher logits at
+/// its own temperature (`Batch.teacherTarget`; several teachers: their weighted mean):
 ///
 /// - label and teacher: `α·CE(z_S, y) + (1−α)·T²·KL(q ‖ softmax(z_S / T))`
 /// - teacher only (unlabeled text): `T²·KL(q ‖ softmax(z_S / T))` (the KD term alone, weight 1)
@@ -32,6 +33,7 @@ public struct DistillationLoss: Sendable {
     let t = temperature
     var p = [Float](repeating: 0, count: c)
     var pt = [Float](repeating: 0, count: c)
+    var q = [Float](repeating: 0, count: c)
     for i in 0..<n {
       let base = i * c
       let label = Int(batch.labels[i])
@@ -48,12 +50,13 @@ public struct DistillationLoss: Sendable {
         grad[base + label] -= ceWeight
       }
       if useKD {
+        batch.teacherTarget(i, temperature: t, into: &q)
         let lse = Self.logSoftmax(logits, base, c, scale: 1 / t, into: &pt)
         var kl: Float = 0
         for j in 0..<c {
-          let q = batch.teacher[base + j]
-          if q > 0 { kl += q * (Foundation.log(q) - (logits[base + j] / t - lse)) }
-          grad[base + j] += kdWeight * t * (pt[j] - q)
+          let qj = q[j]
+          if qj > 0 { kl += qj * (Foundation.log(qj) - (logits[base + j] / t - lse)) }
+          grad[base + j] += kdWeight * t * (pt[j] - qj)
         }
         total += Double(kdWeight * t * t * kl)
       }

@@ -45,8 +45,6 @@ public struct LoaderOptions: Sendable {
   public var bucketPool = 64
   /// Batches prepared ahead by the background thread.
   public var prefetch = 8
-  /// Teacher temperature T: targets are softmax(z_T / T).
-  public var temperature: Float = 1
   /// Weight of each teacher (same order as the source's teachers); normalised per example.
   public var teacherWeights: [Float] = []
   /// Keep labels only for this share of the split's examples (`LabelFraction`).
@@ -180,86 +178,58 @@ public final class StreamingLoader: @unchecked Sendable {
       throw KDError(.input, "example \(row.exampleID): label position \(label) >= \(options.numClasses) classes",
                     file: source.path, field: "labels.position")
     }
-    var teacher: [Float] = []
+    var logits: [Float] = []
+    var weights: [Float] = []
     if options.useTeachers {
-      var weightSum: Float = 0
+      let c = options.numClasses
       for (ti, blob) in row.teacherBlobs.enumerated() {
         guard let blob else { continue }
         let t = source.teachers[ti]
         let w = ti < options.teacherWeights.count ? options.teacherWeights[ti] : 1
         // The teacher's calibration: raw logits / T_cal (1 when uncalibrated).
         let calibration: Float = ti < source.calibration.count ? 1 / source.calibration[ti] : 1
-        if case .f32 = t.storage, blob.count == t.numOutputs * 4, t.numOutputs == options.numClasses {
-          // Fast path for dense f32 outputs: softmax straight from the blob, no intermediate arrays.
-          if teacher.isEmpty { teacher = [Float](repeating: 0, count: options.numClasses) }
-          Self.addDenseSoftmax(blob, count: t.numOutputs, logitScale: calibration, temperature: options.temperature,
-                               weight: w, into: &teacher)
-          weightSum += w
-          continue
+        let base = logits.count
+        if case .f32 = t.storage, blob.count == t.numOutputs * 4, t.numOutputs == c {
+          // Fast path for dense f32 outputs: straight from the blob.
+          logits.reserveCapacity(base + c)
+          for i in 0..<c {
+            logits.append(calibration * Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+          }
+        } else {
+          let decoded: TeacherLogits
+          do {
+            decoded = try TeacherOutputCodec.decode(blob, storage: t.storage, numOutputs: t.numOutputs)
+          } catch let e as KDError {
+            throw KDError(.input, "example \(row.exampleID), teacher '\(t.name)': \(e.message)", file: source.path,
+                          field: e.field)
+          }
+          // Classes a top-k output did not keep: −∞, so the target's softmax runs over the kept ones.
+          logits.append(contentsOf: repeatElement(-Float.infinity, count: c))
+          for (j, k) in decoded.indices.enumerated() where k >= 0 && Int(k) < c {
+            logits[base + Int(k)] = calibration * decoded.values[j]
+          }
+          for k in decoded.indices where k < 0 || Int(k) >= c {
+            throw KDError(.input, "example \(row.exampleID), teacher '\(t.name)': class \(k) outside \(c) classes",
+                          file: source.path, field: "teacher_outputs.logits")
+          }
+          if decoded.values.contains(where: { !$0.isFinite }) {
+            throw KDError(.numeric, "example \(row.exampleID): teacher output is not finite (NaN or inf logits)",
+                          file: source.path, field: "teacher_outputs.logits")
+          }
         }
-        var logits: TeacherLogits
-        do {
-          logits = try TeacherOutputCodec.decode(blob, storage: t.storage, numOutputs: t.numOutputs)
-          if calibration != 1 { logits.values = logits.values.map { $0 * calibration } }
-        } catch let e as KDError {
-          throw KDError(.input, "example \(row.exampleID), teacher '\(t.name)': \(e.message)", file: source.path,
-                        field: e.field)
+        for j in base..<(base + c) where logits[j].isNaN || logits[j] == .infinity {
+          throw KDError(.numeric, "example \(row.exampleID): teacher output is not finite (NaN or inf logits)",
+                        file: source.path, field: "teacher_outputs.logits")
         }
-        if teacher.isEmpty { teacher = [Float](repeating: 0, count: options.numClasses) }
-        Self.addSoftmax(indices: logits.indices, values: logits.values, temperature: options.temperature, weight: w, into: &teacher)
-        weightSum += w
-      }
-      if weightSum > 0 {
-        let inv = 1 / weightSum
-        for c in teacher.indices { teacher[c] *= inv }
-      }
-      for x in teacher where !x.isFinite {
-        throw KDError(.numeric, "example \(row.exampleID): teacher output is not finite (NaN or inf logits)",
-                      file: source.path, field: "teacher_outputs.logits")
+        if !logits[base..<(base + c)].contains(where: { $0.isFinite }) {
+          throw KDError(.numeric, "example \(row.exampleID): teacher output is not finite (NaN or inf logits)",
+                        file: source.path, field: "teacher_outputs.logits")
+        }
+        weights.append(w)
       }
     }
-    return TrainingExample(id: row.exampleID, source: Int32(si), label: label, tokens: tokens, teacher: teacher)
-  }
-
-  /// Adds `weight · softmax(z / T)` of little-endian f32 logits `z` (read as `z · logitScale`) into `target`.
-  static func addDenseSoftmax(_ blob: UnsafeRawBufferPointer, count: Int, logitScale: Float = 1, temperature: Float,
-                              weight: Float, into target: inout [Float]) {
-    target.withUnsafeMutableBufferPointer { out in
-      var m = -Float.infinity
-      for i in 0..<count {
-        m = max(m, logitScale * Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
-      }
-      // Exponentials go into a scratch region after the accumulated values: use a stack buffer.
-      withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { e in
-        var sum: Float = 0
-        let inv = 1 / temperature
-        for i in 0..<count {
-          let z = logitScale * Float(bitPattern: UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-          let x = Foundation.exp((z - m) * inv)
-          e[i] = x
-          sum += x
-        }
-        let scale = weight / sum
-        for i in 0..<count { out[i] += e[i] * scale }
-      }
-    }
-  }
-
-  /// Adds `weight · softmax(values / T)` over the kept classes into `target`.
-  ///
-  /// For top-k outputs the softmax runs over the k kept classes only, i.e. the
-  /// teacher's distribution renormalised over them; the other classes get 0.
-  static func addSoftmax(indices: [Int32], values: [Float], temperature: Float, weight: Float, into target: inout [Float]) {
-    var m = -Float.infinity
-    for v in values { m = max(m, v) }
-    var sum: Float = 0
-    var e = [Float](repeating: 0, count: values.count)
-    for (j, v) in values.enumerated() {
-      e[j] = Foundation.exp((v - m) / temperature)
-      sum += e[j]
-    }
-    let scale = weight / sum
-    for (j, c) in indices.enumerated() { target[Int(c)] += e[j] * scale }
+    return TrainingExample(id: row.exampleID, source: Int32(si), label: label, tokens: tokens, teacherLogits: logits,
+                           teacherWeights: weights)
   }
 
   /// The deterministic producer: calls `emit` for every batch after the first `skip`; stops when it returns false.

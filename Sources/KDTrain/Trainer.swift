@@ -176,7 +176,6 @@ public final class Trainer {
     o.shuffle = train
     o.bucketing = train
     o.seed = options.seed
-    o.temperature = train ? options.temperature : 1
     o.teacherWeights = options.teacherWeights
     o.maxTokens = options.maxTokens
     o.keepsLastToken = options.student == "transformer"
@@ -418,11 +417,12 @@ public final class Trainer {
       let r = ce.evaluate(logits: logits, batch: batch)
       acc.addLoss(r.loss, count: r.count)
       let p = softmaxRows(logits, classes: c)
+      var q = [Float](repeating: 0, count: c)
       for i in 0..<batch.count {
         var teacherClass: Int?
-        if batch.hasTeacher[i] {
+        if batch.teacherTarget(i, temperature: 1, into: &q) {
           var best = 0
-          for j in 1..<c where batch.teacher[i * c + j] > batch.teacher[i * c + best] { best = j }
+          for j in 1..<c where q[j] > q[best] { best = j }
           teacherClass = best
         }
         acc.add(probabilities: p[(i * c)..<((i + 1) * c)], label: Int(batch.labels[i]), teacherClass: teacherClass)

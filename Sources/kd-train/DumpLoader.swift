@@ -53,7 +53,6 @@ struct DumpLoader: ParsableCommand {
       if eval {
         lo.requireLabel = true
       } else {
-        lo.temperature = o.temperature
         lo.labelFraction = o.labelFraction
         lo.labelSeed = o.labelSeed
         lo.useLabels = o.alpha > 0
@@ -61,12 +60,15 @@ struct DumpLoader: ParsableCommand {
       }
       let loader = try StreamingLoader(sources: plan.sources(split: split, domains: o.domains), options: lo)
       let out = FileHandle.standardOutput
+      // Targets at the loss's temperature for train rows (what the KD term sees), 1 for evaluation.
+      let temperature = eval ? 1 : o.temperature
       for b in try loader.allBatches() {
         var text = ""
+        let targets = b.teacherTargets(temperature: temperature)
         for i in 0..<b.count {
           let tokens = b.tokens[b.offsets[i]..<b.offsets[i + 1]].map(String.init).joined(separator: ",")
           let teacher = b.hasTeacher[i]
-            ? b.teacher[(i * b.numClasses)..<((i + 1) * b.numClasses)].map { "\($0)" }.joined(separator: ",") : ""
+            ? targets[(i * b.numClasses)..<((i + 1) * b.numClasses)].map { "\($0)" }.joined(separator: ",") : ""
           text += "{\"id\":\(b.exampleIDs[i]),\"source\":\(b.sources[i]),\"label\":\(b.labels[i]),"
             + "\"tokens\":[\(tokens)],\"teacher\":[\(teacher)]}\n"
         }

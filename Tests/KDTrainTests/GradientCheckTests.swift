@@ -9,12 +9,13 @@ import Testing
   /// A tiny batch: labeled+teacher, teacher-only, label-only rows; one empty sequence.
   static func tinyBatch(classes: Int) -> Batch {
     var b = Batch(numClasses: classes)
-    let teacher1: [Float] = [0.7, 0.2, 0.1]
-    let teacher2: [Float] = [0.1, 0.1, 0.8]
-    b.append(TrainingExample(id: 1, source: 0, label: 2, tokens: [1, 4, 4, 7], teacher: teacher1))
-    b.append(TrainingExample(id: 2, source: 0, label: -1, tokens: [3, 9], teacher: teacher2))
-    b.append(TrainingExample(id: 3, source: 0, label: 0, tokens: [2, 5, 6, 8, 1], teacher: []))
-    b.append(TrainingExample(id: 4, source: 0, label: 1, tokens: [], teacher: teacher1))
+    let teacher1: [Float] = [1.2, -0.1, -0.8]
+    let teacher2: [Float] = [-1, -1, 1.1]
+    // Two teachers, weights 2 and 1, on the first row; a top-k teacher (one class dropped) on the last.
+    b.append(TrainingExample(id: 1, source: 0, label: 2, tokens: [1, 4, 4, 7], teacherLogits: teacher1 + teacher2, teacherWeights: [2, 1]))
+    b.append(TrainingExample(id: 2, source: 0, label: -1, tokens: [3, 9], teacherLogits: teacher2))
+    b.append(TrainingExample(id: 3, source: 0, label: 0, tokens: [2, 5, 6, 8, 1]))
+    b.append(TrainingExample(id: 4, source: 0, label: 1, tokens: [], teacherLogits: [0.4, -.infinity, 0.9]))
     return b
   }
 
@@ -73,11 +74,8 @@ import Testing
   @Test func kdLossIsZeroAtTheTeacher() {
     let t: Float = 2.5
     let teacherLogits: [Float] = [1.5, -0.3, 0.2]
-    var q = [Float](repeating: 0, count: 3)
-    StreamingLoader.addSoftmax(indices: [0, 1, 2], values: teacherLogits,
-                               temperature: t, weight: 1, into: &q)
     var b = Batch(numClasses: 3)
-    b.append(TrainingExample(id: 1, source: 0, label: -1, tokens: [1], teacher: q))
+    b.append(TrainingExample(id: 1, source: 0, label: -1, tokens: [1], teacherLogits: teacherLogits))
     let r = DistillationLoss(alpha: 0.5, temperature: t).evaluate(logits: teacherLogits, batch: b)
     #expect(abs(r.loss) < 1e-5)
     #expect(r.gradient.allSatisfy { abs($0) < 1e-5 })
@@ -85,3 +83,33 @@ import Testing
 }
 
 import KDStore
+
+/// The loss owns the temperature: the batch carries teacher logits, and `teacherTarget` turns them
+/// into the weighted mean of the teachers' softmax(z / T).
+@Suite struct TeacherTargetTests {
+  @Test func targetsAreTheWeightedMeanOfTheTeachersSoftmaxAtTheLossTemperature() {
+    var b = Batch(numClasses: 3)
+    let z1: [Float] = [2, 0, -1], z2: [Float] = [0, 1, 0]
+    b.append(TrainingExample(id: 1, source: 0, label: -1, tokens: [1], teacherLogits: z1 + z2, teacherWeights: [3, 1]))
+    b.append(TrainingExample(id: 2, source: 0, label: 0, tokens: [1]))
+    b.append(TrainingExample(id: 3, source: 0, label: -1, tokens: [1], teacherLogits: [1, -.infinity, 3]))
+    func softmax(_ z: [Float], _ t: Float) -> [Float] {
+      let e = z.map { Foundation.exp(Double($0 / t)) }
+      let s = e.reduce(0, +)
+      return e.map { Float($0 / s) }
+    }
+    for t: Float in [1, 2, 4] {
+      var q = [Float]()
+      #expect(b.teacherTarget(0, temperature: t, into: &q))
+      let want = zip(softmax(z1, t), softmax(z2, t)).map { (3 * $0 + $1) / 4 }
+      for j in 0..<3 { #expect(abs(q[j] - want[j]) < 1e-6, "T \(t) class \(j)") }
+      #expect(!b.teacherTarget(1, temperature: t, into: &q))
+      #expect(q == [0, 0, 0])
+      #expect(b.teacherTarget(2, temperature: t, into: &q))
+      let kept = softmax([1, 3], t)
+      #expect(q[1] == 0 && abs(q[0] - kept[0]) < 1e-6 && abs(q[2] - kept[1]) < 1e-6)
+    }
+    #expect(b.hasTeacher == [true, false, true])
+    #expect(b.teacherTargets(temperature: 2).count == 9)
+  }
+}

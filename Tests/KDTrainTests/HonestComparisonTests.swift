@@ -185,11 +185,11 @@ import Testing
     var o = LoaderOptions(numClasses: 3, vocabSize: 60)
     o.shuffle = false
     o.bucketing = false
-    o.temperature = 2
     let a = try StreamingLoader(sources: plan.sources(split: .test, domains: []), options: o).allBatches()[0]
-    o.temperature = 1
+      .teacherTargets(temperature: 2)
     let b = try StreamingLoader(sources: plan0.sources(split: .test, domains: []), options: o).allBatches()[0]
-    for i in 0..<a.teacher.count { #expect(abs(a.teacher[i] - b.teacher[i]) < 1e-5) }
+      .teacherTargets(temperature: 1)
+    for i in 0..<a.count { #expect(abs(a[i] - b[i]) < 1e-5) }
     // --compare: the teacher row carries its ECE and temperature.
     let out = try TrainingSession(request: request(dir, db: db, compare: true)).run()
     let teacherRow = try #require(out[0].rows.first { $0.model == "teacher" })
