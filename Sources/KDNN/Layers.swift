@@ -24,6 +24,18 @@ public final class Dense {
     self.bias = bias ? Parameter(name: name + ".bias", shape: [outputSize], value: [Float](repeating: 0, count: outputSize), decays: false) : nil
   }
 
+  /// Kaiming-uniform weights as `torch.nn.Linear` (U(−1/√in, 1/√in)), zero bias: the bag students'
+  /// layers. (A distinct label, so that BERT's `init(name:inputSize:outputSize:rng:)` calls keep N(0, std).)
+  public init(name: String, inputSize: Int, outputSize: Int, linearInit rng: inout NNRandom) {
+    self.inputSize = inputSize
+    self.outputSize = outputSize
+    let bound = 1 / Float(inputSize).squareRoot()
+    var w = [Float](repeating: 0, count: inputSize * outputSize)
+    for i in w.indices { w[i] = (rng.unit() * 2 - 1) * bound }
+    weight = Parameter(name: name + ".weight", shape: [outputSize, inputSize], value: w)
+    bias = Parameter(name: name + ".bias", shape: [outputSize], value: [Float](repeating: 0, count: outputSize), decays: false)
+  }
+
   public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
   public func forward(_ x: [Float], rows: Int, training: Bool) -> [Float] {
@@ -343,6 +355,104 @@ public final class Embedding {
     dy.withUnsafeBufferPointer { dp in
       table.grad.withUnsafeMutableBufferPointer { gp in
         for (t, id) in ids.enumerated() { addRow(gp.baseAddress! + Int(id) * d, dp.baseAddress! + t * d, d) }
+      }
+    }
+  }
+}
+
+/// fastText-style bag of features: each token id, and each adjacent pair of ids hashed into
+/// `buckets` extra rows, looked up in one table and averaged (the `bow` and `mlp` students).
+///
+/// Rows `0 ..< vocabSize` are tokens, rows `vocabSize ..< vocabSize + buckets` are bigram buckets
+/// (`Self.bigramBucket`). The table is a sparse parameter: AdamW updates only the rows a step touched.
+public final class EmbeddingBag {
+  public let vocabSize: Int
+  public let buckets: Int
+  public let dimension: Int
+  public let table: Parameter
+  var features: [Int32] = []
+  var featureOffsets: [Int] = [0]
+
+  /// Uniform(−1/d, 1/d) initialisation, as fastText's input vectors.
+  public init(name: String, vocabSize: Int, buckets: Int, dimension: Int, rng: inout NNRandom) {
+    self.vocabSize = vocabSize
+    self.buckets = buckets
+    self.dimension = dimension
+    let rows = vocabSize + buckets
+    var w = [Float](repeating: 0, count: rows * dimension)
+    let bound = 1 / Float(dimension)
+    for i in w.indices { w[i] = (rng.unit() * 2 - 1) * bound }
+    table = Parameter(name: name, shape: [rows, dimension], value: w, sparse: true, decays: false)
+  }
+
+  /// The bucket of the bigram (a, b): a fixed 64-bit mix, reproduced by tools/train/*.py and the ONNX export.
+  @inline(__always)
+  public static func bigramBucket(_ a: Int32, _ b: Int32, buckets: Int) -> Int {
+    var h = UInt64(UInt32(bitPattern: a)) &* 0x9e37_79b9_7f4a_7c15 ^ UInt64(UInt32(bitPattern: b))
+    h = (h ^ (h >> 29)) &* 0xbf58_476d_1ce4_e5b9
+    h ^= h >> 32
+    return Int(h % UInt64(buckets))
+  }
+
+  /// Appends the feature rows of one token sequence.
+  @inline(__always)
+  func appendFeatures(_ tokens: UnsafeBufferPointer<Int32>, into out: inout [Int32]) {
+    for t in tokens { out.append(t) }
+    if buckets > 0 && tokens.count > 1 {
+      let v = Int32(vocabSize)
+      for i in 1..<tokens.count { out.append(v + Int32(Self.bigramBucket(tokens[i - 1], tokens[i], buckets: buckets))) }
+    }
+  }
+
+  /// Mean of the feature rows of each sequence, `[count × dimension]`; sequence `i` is
+  /// `tokens[offsets[i] ..< offsets[i + 1]]` (ids below `vocabSize`; callers check input).
+  public func forward(tokens: [Int32], offsets: [Int], training: Bool) -> [Float] {
+    let d = dimension
+    let n = offsets.count - 1
+    features.removeAll(keepingCapacity: true)
+    featureOffsets.removeAll(keepingCapacity: true)
+    featureOffsets.append(0)
+    tokens.withUnsafeBufferPointer { tp in
+      for i in 0..<n {
+        appendFeatures(UnsafeBufferPointer(rebasing: tp[offsets[i]..<offsets[i + 1]]), into: &features)
+        featureOffsets.append(features.count)
+      }
+    }
+    var out = [Float](repeating: 0, count: n * d)
+    out.withUnsafeMutableBufferPointer { op in
+      table.value.withUnsafeBufferPointer { wp in
+        features.withUnsafeBufferPointer { fp in
+          guard let o0 = op.baseAddress, let w0 = wp.baseAddress else { return }
+          for i in 0..<n {
+            let lo = featureOffsets[i], hi = featureOffsets[i + 1]
+            guard hi > lo else { continue }
+            let o = o0 + i * d
+            for f in lo..<hi { addRow(o, w0 + Int(fp[f]) * d, d) }
+            scaleRow(o, 1 / Float(hi - lo), d)
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// Scatters `dPooled / count` into the rows each sequence of the last forward pass used.
+  public func backward(_ dPooled: [Float]) {
+    let d = dimension
+    let n = featureOffsets.count - 1
+    for f in features { table.touch(f) }
+    table.grad.withUnsafeMutableBufferPointer { gp in
+      dPooled.withUnsafeBufferPointer { dp in
+        features.withUnsafeBufferPointer { fp in
+          guard let g0 = gp.baseAddress, let d0 = dp.baseAddress else { return }
+          for i in 0..<n {
+            let lo = featureOffsets[i], hi = featureOffsets[i + 1]
+            guard hi > lo else { continue }
+            let inv = 1 / Float(hi - lo)
+            let src = d0 + i * d
+            for f in lo..<hi { addScaledRow(g0 + Int(fp[f]) * d, src, inv, d) }
+          }
+        }
       }
     }
   }

@@ -84,10 +84,14 @@ extension StudentModel {
 
 /// Bag-of-features students: `bow` (embedding bag → linear, fastText) and
 /// `mlp` (embedding bag → hidden ReLU layers → linear).
+/// Both run on KDNN's layers (`EmbeddingBag`, `Dense` with torch.nn.Linear's initialisation,
+/// `ReLUActivation`), the same ones the transformer student and the teacher use.
 public final class BagStudent: StudentModel {
   public let config: StudentConfig
   public let bag: EmbeddingBag
-  public let layers: [Layer]
+  /// The hidden layers (mlp), each followed by a ReLU, then the output layer.
+  public let hidden: [(Dense, ReLUActivation)]
+  public let output: Dense
   private var rows = 0
 
   public init(config: StudentConfig, seed: UInt64) throws {
@@ -96,31 +100,30 @@ public final class BagStudent: StudentModel {
     var rng = SplitMix64(seed: seed)
     bag = EmbeddingBag(name: "embedding.weight", vocabSize: config.vocabSize, buckets: config.buckets,
                        dimension: config.dimension, rng: &rng)
-    var layers: [Layer] = []
+    var hidden: [(Dense, ReLUActivation)] = []
     var width = config.dimension
     if config.kind == "mlp" {
       for (i, h) in config.hidden.enumerated() {
-        layers.append(Linear(name: "hidden.\(i)", inputSize: width, outputSize: h, rng: &rng))
-        layers.append(ReLU(size: h))
+        hidden.append((Dense(name: "hidden.\(i)", inputSize: width, outputSize: h, linearInit: &rng), ReLUActivation()))
         width = h
       }
     }
-    layers.append(Linear(name: "output", inputSize: width, outputSize: config.numClasses, rng: &rng))
-    self.layers = layers
+    self.hidden = hidden
+    output = Dense(name: "output", inputSize: width, outputSize: config.numClasses, linearInit: &rng)
   }
 
-  public var parameters: [Parameter] { [bag.table] + layers.flatMap { $0.parameters } }
+  public var parameters: [Parameter] { [bag.table] + hidden.flatMap { $0.0.parameters } + output.parameters }
 
   public func forward(_ batch: Batch, training: Bool) -> [Float] {
     rows = batch.count
-    var x = bag.forward(batch, training: training)
-    for l in layers { x = l.forward(x, rows: rows, training: training) }
-    return x
+    var x = bag.forward(tokens: batch.tokens, offsets: batch.offsets, training: training)
+    for (dense, relu) in hidden { x = relu.forward(dense.forward(x, rows: rows, training: training), training: training) }
+    return output.forward(x, rows: rows, training: training)
   }
 
   public func backward(_ dLogits: [Float]) {
-    var d = dLogits
-    for l in layers.reversed() { d = l.backward(d, rows: rows) }
+    var d = output.backward(dLogits)
+    for (dense, relu) in hidden.reversed() { d = dense.backward(relu.backward(d)) }
     bag.backward(d)
   }
 }
