@@ -285,6 +285,50 @@ public enum SafetensorsWriter {
   /// destination in errors.
   /// - Throws: `KDError(.usage)` when a shape disagrees with its value count or a name repeats.
   public static func encode(_ tensors: [Tensor], metadata: [String: String] = [:], file path: String? = nil) throws -> Data {
+    let headerBytes = try header(tensors, metadata: metadata, file: path)
+    var out = Data(capacity: headerBytes.count + tensors.reduce(0) { $0 + 4 * $1.values.count })
+    out.append(contentsOf: headerBytes)
+    for t in tensors {
+      #if _endian(little)
+        t.values.withUnsafeBytes { out.append(contentsOf: $0) }
+      #else
+        for v in t.values { var b = v.bitPattern.littleEndian; withUnsafeBytes(of: &b) { out.append(contentsOf: $0) } }
+      #endif
+    }
+    return out
+  }
+
+  /// Writes the same bytes as `encode` to an open file descriptor, each tensor straight from its
+  /// buffer: a checkpoint never holds a second copy of the weights (or of AdamW's moments) in memory.
+  /// - Throws: `KDError(.io)` naming `file` (saying so when the disk is full), or `encode`'s errors.
+  public static func write(_ tensors: [Tensor], metadata: [String: String] = [:], toDescriptor fd: Int32, file: String) throws {
+    func put(_ p: UnsafeRawBufferPointer) throws {
+      var off = 0
+      while off < p.count {
+        let n = Foundation.write(fd, p.baseAddress! + off, p.count - off)
+        if n < 0 {
+          if errno == EINTR { continue }
+          let full = errno == ENOSPC
+          throw KDError(.io, full ? "the disk is full: cannot write \(p.count - off) more bytes" : "cannot write: \(String(cString: strerror(errno)))",
+                        file: file)
+        }
+        off += n
+      }
+    }
+    let headerBytes = try header(tensors, metadata: metadata, file: file)
+    try headerBytes.withUnsafeBytes { try put($0) }
+    for t in tensors where !t.values.isEmpty {
+      #if _endian(little)
+        try t.values.withUnsafeBytes { try put($0) }
+      #else
+        let le = t.values.map { $0.bitPattern.littleEndian }
+        try le.withUnsafeBytes { try put($0) }
+      #endif
+    }
+  }
+
+  /// The 8-byte length and the JSON header (padded with spaces to a multiple of 8 bytes).
+  static func header(_ tensors: [Tensor], metadata: [String: String], file path: String?) throws -> [UInt8] {
     var header = "{"
     var offset = 0
     var first = true
@@ -311,17 +355,11 @@ public enum SafetensorsWriter {
     header += "}"
     var headerBytes = Array(header.utf8)
     while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
-    var out = Data(capacity: 8 + headerBytes.count + offset)
+    var out = [UInt8]()
+    out.reserveCapacity(8 + headerBytes.count)
     var n = UInt64(headerBytes.count).littleEndian
     withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
     out.append(contentsOf: headerBytes)
-    for t in tensors {
-      #if _endian(little)
-        t.values.withUnsafeBytes { out.append(contentsOf: $0) }
-      #else
-        for v in t.values { var b = v.bitPattern.littleEndian; withUnsafeBytes(of: &b) { out.append(contentsOf: $0) } }
-      #endif
-    }
     return out
   }
 }

@@ -28,8 +28,20 @@ public enum SafeTensorsF32 {
 /// checkpoint or the new complete one (and at worst a `*.tmp-*` folder that the
 /// next save removes), never a half-written one.
 public enum CheckpointWriter {
+  /// One file of a checkpoint folder: bytes, or tensors streamed as safetensors straight from their
+  /// buffers (weights and AdamW moments are never copied into one more buffer to be saved).
+  public enum File {
+    case bytes(Data)
+    case tensors([SafetensorsWriter.Tensor], metadata: [String: String])
+  }
+
   /// Writes `files` (name → bytes) as folder `path`.
   public static func write(path: String, files: [String: Data]) throws {
+    try write(path: path, contents: files.mapValues { File.bytes($0) })
+  }
+
+  /// Writes `contents` as folder `path`.
+  public static func write(path: String, contents files: [String: File]) throws {
     let fm = FileManager.default
     let url = URL(fileURLWithPath: path)
     let parent = url.deletingLastPathComponent()
@@ -43,17 +55,33 @@ public enum CheckpointWriter {
     let tmp = parent.appendingPathComponent(url.lastPathComponent + ".tmp-\(getpid())")
     try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
     do {
-      for (name, data) in files {
+      for (name, file) in files {
         let f = tmp.appendingPathComponent(name)
-        guard fm.createFile(atPath: f.path, contents: data) else {
-          let full = errno == ENOSPC
-          throw KDError(.io, full ? "the disk is full: cannot write checkpoint file (\(data.count) bytes)" : "cannot write checkpoint file",
-                        file: f.path)
-        }
-        let fd = open(f.path, O_RDONLY)
-        if fd >= 0 {
-          fsync(fd)
-          close(fd)
+        switch file {
+        case .bytes(let data):
+          guard fm.createFile(atPath: f.path, contents: data) else {
+            let full = errno == ENOSPC
+            throw KDError(.io, full ? "the disk is full: cannot write checkpoint file (\(data.count) bytes)" : "cannot write checkpoint file",
+                          file: f.path)
+          }
+          let fd = open(f.path, O_RDONLY)
+          if fd >= 0 {
+            fsync(fd)
+            close(fd)
+          }
+        case .tensors(let tensors, let metadata):
+          let fd = open(f.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+          guard fd >= 0 else {
+            let full = errno == ENOSPC
+            throw KDError(.io, full ? "the disk is full: cannot create checkpoint file" : "cannot create checkpoint file: \(String(cString: strerror(errno)))",
+                          file: f.path)
+          }
+          defer { close(fd) }
+          try SafetensorsWriter.write(tensors, metadata: metadata, toDescriptor: fd, file: f.path)
+          guard fsync(fd) == 0 else {
+            let full = errno == ENOSPC
+            throw KDError(.io, full ? "the disk is full: cannot flush checkpoint file" : "cannot flush checkpoint file", file: f.path)
+          }
         }
       }
       let old = parent.appendingPathComponent(url.lastPathComponent + ".old-\(getpid())")
@@ -146,5 +174,11 @@ public struct StudentCheckpoint {
   public static func weights(of model: StudentModel) throws -> Data {
     try SafeTensorsF32.encode(model.parameters.map { ($0.name, $0.shape, $0.value) },
                               metadata: ["format": "pt", "kd_student": model.config.kind])
+  }
+
+  /// `weights(of:)` as a checkpoint file streamed from the parameters' buffers.
+  public static func weightsFile(of model: StudentModel) -> CheckpointWriter.File {
+    .tensors(model.parameters.map { SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, values: $0.value) },
+             metadata: ["format": "pt", "kd_student": model.config.kind])
   }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KDCore
 import KDStore
+import KDTensor
 
 /// Every setting of a training run (saved in config.json and hashed to decide whether a run can resume).
 public struct TrainingOptions: Codable, Sendable, Equatable {
@@ -467,24 +468,25 @@ public final class Trainer {
   }
 
   func saveBest(model: StudentModel, config: StudentConfig) throws {
-    var files: [String: Data] = [
-      "model.safetensors": try StudentCheckpoint.weights(of: model),
-      "config.json": try checkpointConfig(config),
+    var files: [String: CheckpointWriter.File] = [
+      "model.safetensors": StudentCheckpoint.weightsFile(of: model),
+      "config.json": .bytes(try checkpointConfig(config)),
     ]
     if !plan.tokenizerDefinition.isEmpty {
       let isJSON = plan.tokenizerDefinition.first(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x09 }) == UInt8(ascii: "{")
-      files[isJSON ? "tokenizer.json" : "vocab.txt"] = Data(plan.tokenizerDefinition)
+      files[isJSON ? "tokenizer.json" : "vocab.txt"] = .bytes(Data(plan.tokenizerDefinition))
     }
-    try CheckpointWriter.write(path: layout.best, files: files)
+    try CheckpointWriter.write(path: layout.best, contents: files)
   }
 
   func saveState(_ state: TrainerState, model: StudentModel, optimizer: AdamW) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try CheckpointWriter.write(path: layout.state, files: [
-      "model.safetensors": try StudentCheckpoint.weights(of: model),
-      "optimizer.safetensors": try SafeTensorsF32.encode(optimizer.stateTensors().map { ($0.0, $0.1, $0.2) }),
-      "trainer_state.json": try enc.encode(state),
+    try CheckpointWriter.write(path: layout.state, contents: [
+      "model.safetensors": StudentCheckpoint.weightsFile(of: model),
+      "optimizer.safetensors": .tensors(optimizer.stateTensors().map { SafetensorsWriter.Tensor(name: $0.0, shape: $0.1, values: $0.2) },
+                                        metadata: [:]),
+      "trainer_state.json": .bytes(try enc.encode(state)),
     ])
   }
 
