@@ -185,6 +185,7 @@ public final class TrainingSession {
       row.dominantPredictionShare = t.dominantPredictionShare
       row.epochs = r.epochs
       row.bestEpoch = r.bestEpoch
+      row.calibrationTemperature = r.calibrationTemperature
       rows.append(row)
     }
     return TaskOutcome(task: task, teachers: plan.teacherNames, results: results, rows: rows,

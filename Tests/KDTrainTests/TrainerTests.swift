@@ -62,6 +62,28 @@ import Testing
   }
 
   /// A run killed mid-way resumes from its saved state and ends with exactly the weights of an uninterrupted run.
+  /// The student's validation temperature is folded into its output layer: the saved checkpoint's
+  /// logits are already calibrated (a refit gives 1), and a rerun does not scale it again.
+  @Test func studentTemperatureIsFittedOnValidationAndFoldedIntoTheOutputLayer() throws {
+    let dir = try TemporaryDirectory()
+    let db = dir.file("a.sqlite")
+    try SyntheticStore().build(at: db)
+    var o = smallOptions()
+    o.epochs = 6
+    let t = try trainer(dir, db: db, options: o)
+    let r = try t.run()
+    let fitted = try #require(r.calibrationTemperature)
+    #expect(fitted > 0.05 && fitted < 20)
+    let loaded = try StudentCheckpoint.load(path: r.checkpoint)
+    let validation = try StreamingLoader(sources: t.plan.sources(split: .validation, domains: []), options: t.loaderOptions(train: false))
+    let again = try #require(try t.fitTemperature(loaded.model, validation))
+    #expect(abs(again - 1) < 2e-3, "refit on the calibrated checkpoint: \(again)")
+    let rerun = try trainer(dir, db: db, options: o).run()
+    #expect(rerun.test?.accuracy == r.test?.accuracy)
+    let reloaded = try StudentCheckpoint.load(path: rerun.checkpoint)
+    #expect(reloaded.model.parameters.map(\.value) == loaded.model.parameters.map(\.value), "a rerun scaled the checkpoint again")
+  }
+
   @Test func resumeAfterInterruptionMatchesAnUninterruptedRun() throws {
     let dir = try TemporaryDirectory()
     let db = dir.file("a.sqlite")

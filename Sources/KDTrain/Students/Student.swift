@@ -75,6 +75,17 @@ public protocol StudentModel: AnyObject {
   func forward(_ batch: Batch, training: Bool) -> [Float]
   /// Accumulates parameter gradients from the gradient of the last training forward's logits.
   func backward(_ dLogits: [Float])
+  /// Multiplies the logits by `factor` for good, through the output layer's weights and bias
+  /// (post-hoc temperature scaling: factor = 1 / T).
+  func scaleLogits(by factor: Float)
+}
+
+extension Dense {
+  /// `y·f` for good: weights and bias scaled.
+  func scaleOutput(by f: Float) {
+    for i in weight.value.indices { weight.value[i] *= f }
+    if let b = bias { for i in b.value.indices { b.value[i] *= f } }
+  }
 }
 
 extension StudentModel {
@@ -120,6 +131,8 @@ public final class BagStudent: StudentModel {
     for (dense, relu) in hidden { x = relu.forward(dense.forward(x, rows: rows, training: training), training: training) }
     return output.forward(x, rows: rows, training: training)
   }
+
+  public func scaleLogits(by factor: Float) { output.scaleOutput(by: factor) }
 
   public func backward(_ dLogits: [Float]) {
     var d = output.backward(dLogits)

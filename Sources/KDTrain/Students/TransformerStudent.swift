@@ -76,6 +76,8 @@ public final class TransformerStudent: StudentModel {
   /// Extra gradients on hidden states for the next `backward` (intermediate distillation losses).
   public var pendingHiddenGradients: [Int: [Float]] = [:]
 
+  public func scaleLogits(by factor: Float) { bert.classifier.scaleOutput(by: factor) }
+
   public func backward(_ dLogits: [Float]) {
     bert.backward(dLogits, hiddenGradients: pendingHiddenGradients)
     pendingHiddenGradients = [:]
