@@ -7,7 +7,7 @@ import KDNN
 ///
 /// Defaults (chosen by measurement, BENCHMARKS.md "Transformer students (issue 13)"): 3 layers
 /// initialised from teacher layers 1, 3, 5 of all-MiniLM-L6-v2 (DistilBERT-style), the teacher's
-/// width (384, 12 heads, 1536), 128 tokens, dropout 0.1.
+/// width (384, 12 heads, 1536), 128 tokens, dropout 0.1; kd-train gives it lr 3e-4 and 6 epochs.
 public struct TransformerOptions: Codable, Sendable, Equatable {
   public var layers = 3
   /// nil: the teacher's with `--init teacher`, else 256.

@@ -20,7 +20,7 @@ struct TrainingFlags: ParsableArguments {
   var alpha: Float = 0.5
   @Option(help: "Distillation temperature T.")
   var temperature: Float = 2
-  @Option(help: "Peak learning rate (AdamW; default 0.01, 1e-4 for a transformer).")
+  @Option(help: "Peak learning rate (AdamW; default 0.01, 3e-4 for a transformer).")
   var lr: Float?
   @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay (weights, not biases or embeddings).")
   var weightDecay: Float = 0
@@ -49,9 +49,9 @@ struct TrainingFlags: ParsableArguments {
   @Option(help: "Only examples of this domain (repeatable).")
   var domain: [String] = []
   @Option(help: "Embedding width.")
-  var dim = 32
-  @Option(help: "Hashed bigram buckets (0: unigrams only; e.g. 131072 adds hashed bigrams).")
-  var buckets = 0
+  var dim = 24
+  @Option(help: "Hashed bigram buckets (0: unigrams only).")
+  var buckets = 16384
   @Option(help: "Hidden widths of the mlp student, comma-separated.")
   var hidden = "256"
   @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length (default 256, 128 for a transformer: its max positions).")
@@ -68,7 +68,7 @@ struct TrainingFlags: ParsableArguments {
     o.temperature = temperature
     o.teacherWeights = teacherWeight
     let isTransformer = student == "transformer"
-    o.learningRate = lr ?? (isTransformer ? 1e-4 : 0.01)
+    o.learningRate = lr ?? (isTransformer ? 3e-4 : 0.01)
     o.weightDecay = weightDecay
     o.warmup = warmup
     guard let d = LearningRateSchedule.Decay(rawValue: schedule) else {
