@@ -92,7 +92,7 @@ let package = Package(
       swiftSettings: common),
     .executableTarget(
       name: "kd-train",
-      dependencies: ["KDCLI", "KDTrain", "KDExport", "KDStore",
+      dependencies: ["KDCLI", "KDTrain", "KDExport", "KDStore", "KDTensor",
                      .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
     .executableTarget(

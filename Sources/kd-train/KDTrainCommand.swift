@@ -1,4 +1,5 @@
 import ArgumentParser
+import KDTensor
 import Foundation
 import KDCLI
 import KDCore
@@ -13,5 +14,11 @@ struct KDTrainCommand: ParsableCommand {
     defaultSubcommand: Train.self)
 
   /// `--help` also lists the options of `train`, the default command.
-  static func main() { DefaultCommandHelp.main(root: Self.self, default: Train.self) }
+  /// OpenBLAS 0.3.21 misdetects some CPUs (this VM's among them) and falls back to its SSE3
+  /// kernels, which made the transformer student's steps 3x slower than PyTorch's: restart once
+  /// with the right OPENBLAS_CORETYPE first, as kd-teacher-cache does (no-op when already set).
+  static func main() {
+    BLAS.reexecWithFasterKernelsIfNeeded()
+    DefaultCommandHelp.main(root: Self.self, default: Train.self)
+  }
 }
