@@ -7,7 +7,7 @@
 # $KD_SHARED_CORPORA (default ../shared/corpora). Prints a markdown table.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+root=$(cd "$here/../../.." && pwd)
 KD_BIN=${KD_BIN:-$root/.build/release}
 corpora=${KD_SHARED_CORPORA:-$root/../shared/corpora}
 tok=${KD_TOKENIZER:-$root/models/all-MiniLM-L6-v2/tokenizer.json}
