@@ -44,7 +44,7 @@ let package = Package(
     .target(name: "KDCore", swiftSettings: common),
     // Accuracy, macro-F1, ECE and temperature scaling: one definition for kd-train, kd-teacher-cache and kd-report.
     .target(name: "KDEval", swiftSettings: common),
-    .target(name: "KDStore", dependencies: ["CSQLite", "KDCore"], swiftSettings: common + hotLoops),
+    .target(name: "KDStore", dependencies: ["CSQLite", "KDCore", "KDEval"], swiftSettings: common + hotLoops),
     // Exclusivity is checked at compile time; the run-time checks cost ~10% of encoding (BENCHMARKS.md).
     .target(name: "KDTokenizers", dependencies: ["KDCore"], swiftSettings: common + hotLoops),
     .target(

@@ -1,5 +1,6 @@
 import Foundation
 import KDCore
+import KDEval
 
 /// The temperature that calibrates a teacher's logits: probabilities are softmax(z / temperature).
 /// Fitted by kd-teacher-cache on the validation split (NLL) and stored in the teacher's
@@ -63,6 +64,38 @@ extension Store {
                                                  '$.calibration', json(?)) WHERE id = ?
         """, [.text(json), .int(teacherID)])
     }
+  }
+
+  /// Fits a teacher's calibration temperature on its validation outputs (NLL, `TemperatureScaling`) and
+  /// records it with the teacher (or removes a recorded one when too few labelled validation outputs are
+  /// left). One code path for kd-teacher-cache, which fits after caching, and kd-merge, which refits on the
+  /// merged outputs: shards each fitted on their own quarter, and a merged store or several stores read
+  /// together must give the temperature one unsharded run gives.
+  /// - Returns: the calibration now recorded, or nil (the logits are used as they are, T = 1).
+  @discardableResult
+  public func fitTeacherCalibration(teacher: TeacherRecord, taskID: Int64) throws -> TeacherCalibration? {
+    let outputs = try teacherOutputSizes(teacherID: teacher.id).count
+    let (logits, labels) = try teacherLogitsWithLabels(
+      teacherID: teacher.id, storage: teacher.storage, numOutputs: teacher.numOutputs, taskID: taskID, split: .validation)
+    guard let t = TemperatureScaling.fit(logits: logits, labels: labels) else {
+      if try teacherCalibration(teacherID: teacher.id) != nil {
+        try db.transaction {
+          try db.run("UPDATE teachers SET head_json = json_remove(head_json, '$.calibration') WHERE id = ? AND json_valid(head_json)",
+                     [.int(teacher.id)])
+        }
+      }
+      return nil
+    }
+    let classes = teacher.numOutputs
+    let before = TemperatureScaling.evaluation(logits: logits, labels: labels, temperature: 1, classes: classes)
+    let after = TemperatureScaling.evaluation(logits: logits, labels: labels, temperature: t, classes: classes)
+    let c = TeacherCalibration(
+      temperature: t, split: Split.validation.rawValue, examples: labels.count, eceBefore: before.ece ?? 0,
+      eceAfter: after.ece ?? 0,
+      nllBefore: TemperatureScaling.negativeLogLikelihood(logits: logits, labels: labels, temperature: 1),
+      nllAfter: TemperatureScaling.negativeLogLikelihood(logits: logits, labels: labels, temperature: t), outputs: outputs)
+    try setTeacherCalibration(teacherID: teacher.id, c)
+    return c
   }
 
   /// Raw logits of a teacher on the labelled, non-duplicate examples of a task's split, with the gold class

@@ -94,6 +94,7 @@ public enum StoreMerge {
           try ExampleShardMerger(out: out, inputs: base, afterSource: afterSource)
             .merge(commandLine: commandLine, fingerprints: base.map { try $0.store.fingerprint() }, summary: &summary)
         }
+        try refitCalibrations(out)
         try out.db.execute("PRAGMA journal_mode=DELETE")
       } else {
         let out = try Store.open(path: temp)
@@ -101,6 +102,7 @@ public enum StoreMerge {
           try Builder(out: out, inputs: stores, log: log, afterSource: afterSource)
             .build(commandLine: commandLine, fingerprints: fingerprints, summary: &summary)
         }
+        try refitCalibrations(out)
         try out.db.execute("PRAGMA journal_mode=DELETE")
       }
     }
@@ -111,6 +113,17 @@ public enum StoreMerge {
     }
     summary.seconds = Date().timeIntervalSince(started)
     return summary
+  }
+
+  /// Each shard fitted its teacher's calibration temperature on its own validation outputs, and the
+  /// merged teacher came with the first shard's: refit every teacher on all of its merged outputs, as one
+  /// unsharded kd-teacher-cache run does after caching (the loader divides the logits by it, so the student
+  /// depends on it). Runs on the `.merging` file, before the rename.
+  static func refitCalibrations(_ out: Store) throws {
+    for t in try out.teachers() {
+      guard let task = t.taskID else { continue }
+      try out.fitTeacherCalibration(teacher: t, taskID: task)
+    }
   }
 
   struct Input {

@@ -17,25 +17,18 @@ extension TeacherCache {
     if let existing = try store.teacherCalibration(teacherID: teacher.id), existing.outputs == outputs {
       return existing
     }
-    let (logits, labels) = try store.teacherLogitsWithLabels(
-      teacherID: teacher.id, storage: teacher.storage, numOutputs: teacher.numOutputs, taskID: task.id, split: .validation)
-    guard let t = TemperatureScaling.fit(logits: logits, labels: labels) else {
-      if !logits.isEmpty {
-        log("\(teacher.name): not calibrated (\(logits.count) labelled validation outputs, \(TemperatureScaling.minimumExamples) needed); probabilities use the raw logits")
+    guard let c = try store.fitTeacherCalibration(teacher: teacher, taskID: task.id) else {
+      let usable = try store.teacherLogitsWithLabels(
+        teacherID: teacher.id, storage: teacher.storage, numOutputs: teacher.numOutputs, taskID: task.id, split: .validation
+      ).labels.count
+      if usable > 0 {
+        log("\(teacher.name): not calibrated (\(usable) labelled validation outputs, \(TemperatureScaling.minimumExamples) needed); probabilities use the raw logits")
       }
       return nil
     }
-    let classes = teacher.numOutputs
-    let before = TemperatureScaling.evaluation(logits: logits, labels: labels, temperature: 1, classes: classes)
-    let after = TemperatureScaling.evaluation(logits: logits, labels: labels, temperature: t, classes: classes)
-    let c = TeacherCalibration(
-      temperature: t, split: Split.validation.rawValue, examples: labels.count, eceBefore: before.ece ?? 0,
-      eceAfter: after.ece ?? 0,
-      nllBefore: TemperatureScaling.negativeLogLikelihood(logits: logits, labels: labels, temperature: 1),
-      nllAfter: TemperatureScaling.negativeLogLikelihood(logits: logits, labels: labels, temperature: t), outputs: outputs)
-    try store.setTeacherCalibration(teacherID: teacher.id, c)
+    let t = c.temperature
     log(String(format: "%@: calibration temperature %.3f on %d validation outputs (ECE %.3f -> %.3f)", teacher.name, t,
-               labels.count, c.eceBefore, c.eceAfter))
+               c.examples, c.eceBefore, c.eceAfter))
     return c
   }
 }

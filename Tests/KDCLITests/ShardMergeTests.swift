@@ -90,6 +90,14 @@ struct ShardMergeTests {
     return out
   }
 
+  /// teacher name -> its calibration temperature (teachers without one are left out).
+  static func calibrations(_ path: String) throws -> [String: Double] {
+    let s = try Store.open(path: path, readOnly: true)
+    var out: [String: Double] = [:]
+    for t in try s.teachers() { out[t.name] = try s.teacherCalibration(teacherID: t.id)?.temperature }
+    return out
+  }
+
   /// teacher name + example id -> logits.
   static func logits(_ path: String) throws -> [String: [Float]] {
     let s = try Store.open(path: path, readOnly: true)
@@ -137,6 +145,10 @@ struct ShardMergeTests {
     let lw = try Self.logits(dir.file("whole.sqlite")), lm = try Self.logits(dir.file("merged.sqlite"))
     #expect(lw.count > 1000 && Set(lw.keys) == Set(lm.keys))
     #expect(Self.maxDifference(lw, lm) <= 1e-6)
+    // Each shard fitted its teacher's temperature on its own validation rows; kd-merge refits on all of them.
+    let cw = try Self.calibrations(dir.file("whole.sqlite"))
+    let cm = try Self.calibrations(dir.file("merged.sqlite"))
+    #expect(!cw.isEmpty && cw == cm, "\(cw) vs \(cm)")
 
     // The same student with the same seed, with half of the labels kept: label-fraction sampling is
     // keyed by content, so the kept labels (and the student) do not depend on the sharding.
@@ -149,8 +161,10 @@ struct ShardMergeTests {
       #expect(r.status == 0, "\(r.stderr)")
       students.append(try Data(contentsOf: URL(fileURLWithPath: out + "/banking_intents/kd/best/model.safetensors")))
     }
-    #expect(students[0] == students[1], "kd-train gave different students")
-    #expect(students[0] == students[2], "kd-train on the shards read together gave another student")
+    // A Bool, not `a == b`: a failing #expect on two 4 MB Data values diffs them element by element for minutes.
+    let sameMerged = students[0] == students[1], sameTogether = students[0] == students[2]
+    #expect(sameMerged, "kd-train gave different students")
+    #expect(sameTogether, "kd-train on the shards read together gave another student")
     let dump = try run("kd-teacher-cache", ["dump", "--db", "s.shard-0-of-4.sqlite,s.shard-1-of-4.sqlite,s.shard-2-of-4.sqlite,s.shard-3-of-4.sqlite",
                                             "--teacher", "hash-teacher/banking_intents"], in: dir)
     #expect(dump.status == 0 && dump.stdout.split(separator: "\n").count == lw.keys.filter { $0.hasPrefix("hash-teacher/banking_intents#") }.count,
@@ -180,6 +194,9 @@ struct ShardMergeTests {
     #expect(lw.count > 1000 && Set(lw.keys) == Set(lm.keys))
     #expect(Self.maxDifference(lw, lm) <= 1e-6)
     #expect(try Self.content(dir.file("whole.sqlite")) == Self.content(dir.file("m.sqlite")))
+    // Every teacher shard fitted a temperature on its third of the validation rows; the merge refits on all.
+    let cw = try Self.calibrations(dir.file("whole.sqlite")), cm = try Self.calibrations(dir.file("m.sqlite"))
+    #expect(!cw.isEmpty && cw == cm, "\(cw) vs \(cm)")
   }
 
   /// kill -9 at any moment of a merge, then a rerun: the same store as an uninterrupted merge.
