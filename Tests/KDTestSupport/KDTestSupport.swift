@@ -75,8 +75,11 @@ public struct CommandResult {
 }
 
 /// Runs an executable with arguments (and optional stdin) and captures its output.
+/// Waits at most `timeout` seconds for the process and its output (a daemon it starts can keep the
+/// pipes open for ever): then it is killed and the result has status 124 and a note on stderr.
 public func runCommand(_ executable: String, _ arguments: [String], stdin: String? = nil,
-                       environment: [String: String]? = nil, currentDirectory: String? = nil) throws -> CommandResult {
+                       environment: [String: String]? = nil, currentDirectory: String? = nil,
+                       timeout: TimeInterval = 1800) throws -> CommandResult {
   let p = Process()
   p.executableURL = URL(fileURLWithPath: executable.contains("/") ? executable : (TestPaths.binaries as NSString).appendingPathComponent(executable))
   p.arguments = arguments
@@ -91,16 +94,26 @@ public func runCommand(_ executable: String, _ arguments: [String], stdin: Strin
   try? inp.fileHandleForWriting.close()
   // Read both pipes concurrently so neither fills up and blocks the child.
   final class Box: @unchecked Sendable { var data = Data() }
-  let errBox = Box()
+  let outBox = Box(), errBox = Box()
   let group = DispatchGroup()
-  group.enter()
-  DispatchQueue.global().async {
-    errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-    group.leave()
+  for (pipe, box) in [(out, outBox), (err, errBox)] {
+    group.enter()
+    DispatchQueue.global().async {
+      box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+      group.leave()
+    }
   }
-  let outData = out.fileHandleForReading.readDataToEndOfFile()
-  group.wait()
-  let errData = errBox.data
+  if group.wait(timeout: .now() + timeout) == .timedOut {
+    if p.isRunning {
+      p.terminate()
+      Thread.sleep(forTimeInterval: 1)
+      if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    }
+    // The readers may still be blocked on a pipe a grandchild holds: their data is not read here.
+    return CommandResult(status: 124, stdout: "",
+                         stderr: "\(executable) \(arguments.joined(separator: " ")): timed out after \(Int(timeout)) s (killed; a process it started may hold its output open)")
+  }
+  let outData = outBox.data, errData = errBox.data
   p.waitUntilExit()
   return CommandResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                        stderr: String(decoding: errData, as: UTF8.self))

@@ -44,10 +44,11 @@ CONF
     if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
       mkdir -p /run/munge
       [ -f /etc/munge/munge.key ] || /usr/sbin/mungekey -c
-      /usr/sbin/munged --force --pid-file="$dir/munged.pid"
+      /usr/sbin/munged --force --pid-file="$dir/munged.pid" </dev/null >>"$dir/daemons.out" 2>&1
     fi
-    /usr/sbin/slurmctld -f "$dir/slurm.conf"
-    /usr/sbin/slurmd -f "$dir/slurm.conf"
+    # The daemons must not keep this script's stdout/stderr: a caller reading them would wait for ever.
+    /usr/sbin/slurmctld -f "$dir/slurm.conf" </dev/null >>"$dir/daemons.out" 2>&1
+    /usr/sbin/slurmd -f "$dir/slurm.conf" </dev/null >>"$dir/daemons.out" 2>&1
     for _ in $(seq 1 60); do
       if SLURM_CONF="$dir/slurm.conf" sinfo -h -o %T 2>/dev/null | grep -q idle; then echo "slurm up: export SLURM_CONF=$dir/slurm.conf"; exit 0; fi
       sleep 1
