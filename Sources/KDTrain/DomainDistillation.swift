@@ -46,7 +46,7 @@ public struct DomainDistillationOptions: Sendable, Codable, Equatable {
   /// Weight of the last-layer value-relation KL (MiniLMv2).
   public var valueLoss: Float = 1
   /// Weight of the hidden-state MSE through learned projections (TinyBERT).
-  public var hiddenLoss: Float = 0
+  public var hiddenLoss: Float = 1
   /// Relation heads (nil: the largest count up to the teacher's heads dividing both widths).
   public var relationHeads: Int?
   /// Epochs without a lower validation loss before stopping (0: never).
