@@ -38,11 +38,15 @@ public enum EncoderExport {
   }
 
   /// Writes `bert`'s encoder to `out` atomically; returns the file names written.
-  /// - Parameter provenance: extra `config.json` keys (`kd_…`: teacher, layer map, domains).
+  /// - Parameters:
+  ///   - provenance: extra `config.json` keys (`kd_…`: teacher, layer map, domains).
+  ///   - head: a classifier on the mean-pooled embedding (a fine-tuned teacher with `--pooling mean`):
+  ///     written as a sentence-transformers `2_Dense` module after mean pooling, labels in `id2label`.
   /// - Throws: `KDError(.usage)` naming the file when the source has no tokenizer, or when `out` is the
   ///   source folder or inside it.
   @discardableResult
-  public static func write(bert: TrainableBert, source: String, out: String, provenance: [String: Any] = [:]) throws -> [String] {
+  public static func write(bert: TrainableBert, source: String, out: String, provenance: [String: Any] = [:],
+                           head: (labels: [String], weight: [Float], bias: [Float])? = nil) throws -> [String] {
     let fm = FileManager.default
     try checkOutput(out, source: source)
     let srcConfig = try BertConfig.load(path: (source as NSString).appendingPathComponent("config.json"))
@@ -86,14 +90,41 @@ public enum EncoderExport {
       fm.contents(atPath: (source as NSString).appendingPathComponent(name))
         .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
     }
-    if let modules = fm.contents(atPath: (source as NSString).appendingPathComponent("modules.json")),
+    var st = object("sentence_bert_config.json") ?? [:]
+    st["max_seq_length"] = min(st["max_seq_length"] as? Int ?? c.maxTokens, c.maxTokens)
+    if let head {
+      // A classifier on the mean-pooled embedding: Transformer → Pooling (mean) → Dense (identity),
+      // so `SentenceTransformer(out).encode(texts)` returns the logits; id2label names them.
+      var cfg = config
+      cfg["kd_distilled_from"] = nil
+      cfg["id2label"] = Dictionary(uniqueKeysWithValues: head.labels.enumerated().map { ("\($0.offset)", $0.element) })
+      cfg["label2id"] = Dictionary(uniqueKeysWithValues: head.labels.enumerated().map { ($0.element, $0.offset) })
+      files["config.json"] = try HuggingFaceExport.json(cfg)
+      let modules: [[String: Any]] = [
+        ["idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"],
+        ["idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"],
+        ["idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"],
+      ]
+      files["modules.json"] = try JSONSerialization.data(withJSONObject: modules, options: [.prettyPrinted, .sortedKeys])
+      files["1_Pooling/config.json"] = try HuggingFaceExport.json([
+        "word_embedding_dimension": c.hiddenSize, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true,
+        "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false,
+      ])
+      files["sentence_bert_config.json"] = try HuggingFaceExport.json(st)
+      files["2_Dense/config.json"] = try HuggingFaceExport.json([
+        "in_features": c.hiddenSize, "out_features": head.labels.count, "bias": true,
+        "activation_function": "torch.nn.modules.linear.Identity",
+      ])
+      files["2_Dense/model.safetensors"] = try SafetensorsWriter.encode([
+        .init(name: "linear.weight", shape: [head.labels.count, c.hiddenSize], values: head.weight),
+        .init(name: "linear.bias", shape: [head.labels.count], values: head.bias),
+      ], metadata: ["format": "pt"])
+    } else if let modules = fm.contents(atPath: (source as NSString).appendingPathComponent("modules.json")),
       var pooling = object("1_Pooling/config.json")
     {
       files["modules.json"] = modules
       pooling["word_embedding_dimension"] = c.hiddenSize
       files["1_Pooling/config.json"] = try HuggingFaceExport.json(pooling)
-      var st = object("sentence_bert_config.json") ?? [:]
-      st["max_seq_length"] = min(st["max_seq_length"] as? Int ?? c.maxTokens, c.maxTokens)
       files["sentence_bert_config.json"] = try HuggingFaceExport.json(st)
       if let d = fm.contents(atPath: (source as NSString).appendingPathComponent("config_sentence_transformers.json")) {
         files["config_sentence_transformers.json"] = d

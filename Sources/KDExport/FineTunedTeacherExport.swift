@@ -7,6 +7,9 @@ import KDTensor
 /// `BertForSequenceClassification` folder with the same writer as student exports:
 /// config.json (with `id2label`), model.safetensors, the source teacher's tokenizer files.
 /// kd-teacher-cache then uses the folder's own head (`pooler` → `classifier`).
+/// A model fine-tuned with mean pooling is written as a sentence-transformers folder instead
+/// (`BertModel` + mean `1_Pooling` + a `2_Dense` classifier, `id2label` in config.json), which
+/// kd-teacher-cache reads as a head on the pooled embedding.
 public enum FineTunedTeacherExport {
   /// Writes `bert` to `out` atomically (a temporary sibling folder, then a rename); returns the file names.
   /// The max positions of the folder are the trained `maxTokens` (the position table is cut there).
@@ -19,6 +22,12 @@ public enum FineTunedTeacherExport {
     if dst == src || dst.hasPrefix(src + "/") {
       throw KDError(.usage, "the output must not be the teacher folder or inside it (fine-tuning never changes its source)",
                     file: out, field: "--out")
+    }
+    if bert.classifierPooling == .mean {
+      // No Hugging Face task class reads a mean-pooled embedding: a sentence-transformers folder with a Dense head.
+      return try EncoderExport.write(
+        bert: bert, source: source, out: out, provenance: ["kd_finetuned_from": (source as NSString).lastPathComponent],
+        head: (labels, bert.classifier.weight.value, bert.classifier.bias?.value ?? [Float](repeating: 0, count: labels.count)))
     }
     let srcConfig = try BertConfig.load(path: (source as NSString).appendingPathComponent("config.json"))
     let c = bert.config

@@ -93,7 +93,7 @@ public final class BertEncoder: @unchecked Sendable {
   private var workspace = Workspace()
 
   init(config: BertConfig, family: EncoderFamily, weights: EncoderWeights, file: SafetensorsFile,
-       pooling: Pooling, normalize: Bool, classifier: LinearHead?, directory: String,
+       pooling: Pooling, normalize: Bool, classifier: LinearHead?, classifierOnEmbedding: Bool = false, directory: String,
        tokenizerPath: String?, hash: String, dtype: SafetensorsDType, threads: Int) {
     self.config = config
     self.family = family
@@ -102,7 +102,7 @@ public final class BertEncoder: @unchecked Sendable {
     self.pooling = pooling
     self.normalizeEmbeddings = normalize
     self.classifier = classifier
-    self.classifierInput = .checkpointPooler
+    self.classifierInput = classifierOnEmbedding ? .pooledEmbedding : .checkpointPooler
     self.directory = directory
     self.tokenizerPath = tokenizerPath
     self.checkpointHash = hash

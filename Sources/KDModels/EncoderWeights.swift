@@ -173,15 +173,47 @@ extension BertEncoder {
     }
     if let pooling { poolingMode = pooling }
     var normalize = false
+    var classifierOnEmbedding = false
     if let data = fm.contents(atPath: directory + "/modules.json"),
        let mods = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] {
       normalize = mods.contains { ($0["type"] as? String)?.hasSuffix("models.Normalize") == true }
+      // A last identity Dense module with one output per id2label entry is a classifier on the
+      // pooled embedding (what `kd-train teacher --pooling mean` writes).
+      if classifier == nil, let last = mods.last, (last["type"] as? String)?.hasSuffix("models.Dense") == true,
+         let sub = last["path"] as? String {
+        let dense = (directory as NSString).appendingPathComponent(sub)
+        let densePath = (dense as NSString).appendingPathComponent("config.json")
+        guard let d = fm.contents(atPath: densePath), let cfg = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] else {
+          throw KDError(.model, "modules.json names a Dense module whose config.json is missing or not a JSON object", file: densePath)
+        }
+        let act = cfg["activation_function"] as? String ?? ""
+        let n = cfg["out_features"] as? Int ?? 0
+        if act.hasSuffix("Identity"), n >= 2, config.id2label.count == n {
+          guard cfg["in_features"] as? Int == config.hiddenSize else {
+            throw KDError(.model, "in_features \(cfg["in_features"] ?? "none") differs from the hidden size \(config.hiddenSize)",
+                          file: densePath, field: "in_features")
+          }
+          let headPath = (dense as NSString).appendingPathComponent("model.safetensors")
+          guard fm.fileExists(atPath: headPath) else { throw KDError(.io, "the Dense head has no model.safetensors", file: headPath) }
+          let h = try SafetensorsFile(path: headPath)
+          let labels = (0..<n).map { config.id2label[$0] ?? "LABEL_\($0)" }
+          guard Set(labels).count == n else { throw KDError(.model, "id2label has duplicate label names", file: configPath, field: "id2label") }
+          classifier = try LinearHead(
+            weight: try h.floats("linear.weight", shape: [n, config.hiddenSize]), bias: try h.floats("linear.bias", shape: [n]),
+            labels: labels, inputSize: config.hiddenSize)
+          classifierOnEmbedding = true
+          // It reads the pooled embedding, normalised when a Normalize module comes before it.
+          if !mods.contains(where: { ($0["type"] as? String)?.hasSuffix("models.Pooling") == true }) {
+            throw KDError(.unsupported, "a Dense head needs a Pooling module before it", file: directory + "/modules.json")
+          }
+        }
+      }
     }
     let hash = file.withFileBytes { StableHash.hex(StableHash.fnv1a64($0)) }
     let tok = directory + "/tokenizer.json"
     return BertEncoder(
       config: config, family: family, weights: weights, file: file, pooling: poolingMode,
-      normalize: normalize, classifier: classifier, directory: directory,
+      normalize: normalize, classifier: classifier, classifierOnEmbedding: classifierOnEmbedding, directory: directory,
       tokenizerPath: fm.fileExists(atPath: tok) ? tok : nil, hash: hash,
       dtype: weights.word.dtype, threads: threads)
   }

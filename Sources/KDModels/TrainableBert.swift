@@ -123,6 +123,10 @@ public final class TrainableBert {
   let poolerTanh = Tanh()
   let classifierDropout: Dropout
   public let classifier: Dense
+  /// What the classifier reads: `.cls` (Hugging Face `BertForSequenceClassification`: `[CLS]` through
+  /// the pooler's dense + tanh) or `.mean` (the mean of each sequence's final hidden states, the
+  /// sentence-transformers embedding; the pooler is then unused).
+  public var classifierPooling: Pooling = .cls
   /// `hiddenStates[0]` is the embedding output, `hiddenStates[l + 1]` the output of layer `l` (last forward).
   public private(set) var hiddenStates: [[Float]] = []
   public private(set) var layout = SequenceLayout(offsets: [0])
@@ -199,15 +203,31 @@ public final class TrainableBert {
 
   /// Logits `[batch × numClasses]`, row-major.
   public func forward(_ batch: [[Int32]], training: Bool) -> [Float] {
+    let features = classifierFeatures(batch, training: training)
+    return classifier.forward(classifierDropout.forward(features, training: training), rows: layout.count, training: training)
+  }
+
+  /// What the classifier reads `[batch × hidden]` (see `classifierPooling`), before its dropout.
+  public func classifierFeatures(_ batch: [[Int32]], training: Bool) -> [Float] {
     let x = encode(batch, training: training)
     let H = config.hiddenSize, B = layout.count
-    var cls = [Float](repeating: 0, count: B * H)
-    for s in 0..<B {
-      let o = layout.offsets[s]
-      for j in 0..<H { cls[s * H + j] = x[o * H + j] }
+    var pooled = [Float](repeating: 0, count: B * H)
+    switch classifierPooling {
+    case .mean:
+      for s in 0..<B {
+        let lo = layout.offsets[s], hi = lo + layout.length(s)
+        let inv = 1 / Float(hi - lo)
+        for t in lo..<hi { for j in 0..<H { pooled[s * H + j] += x[t * H + j] } }
+        for j in 0..<H { pooled[s * H + j] *= inv }
+      }
+    case .cls:
+      for s in 0..<B {
+        let o = layout.offsets[s]
+        for j in 0..<H { pooled[s * H + j] = x[o * H + j] }
+      }
+      pooled = poolerTanh.forward(pooler.forward(pooled, rows: B, training: training), training: training)
     }
-    let pooled = poolerTanh.forward(pooler.forward(cls, rows: B, training: training), training: training)
-    return classifier.forward(classifierDropout.forward(pooled, training: training), rows: B, training: training)
+    return pooled
   }
 
   /// Accumulates every parameter's gradient from `∂loss/∂logits` of the last training forward pass,
@@ -215,11 +235,20 @@ public final class TrainableBert {
   public func backward(_ dLogits: [Float], hiddenGradients: [Int: [Float]] = [:]) {
     let H = config.hiddenSize, B = layout.count, T = layout.tokens
     let dPooled = classifierDropout.backward(classifier.backward(dLogits))
-    let dCLS = pooler.backward(poolerTanh.backward(dPooled))
     var dx = [Float](repeating: 0, count: T * H)
-    for s in 0..<B {
-      let o = layout.offsets[s]
-      for j in 0..<H { dx[o * H + j] = dCLS[s * H + j] }
+    switch classifierPooling {
+    case .mean:
+      for s in 0..<B {
+        let lo = layout.offsets[s], hi = lo + layout.length(s)
+        let inv = 1 / Float(hi - lo)
+        for t in lo..<hi { for j in 0..<H { dx[t * H + j] = dPooled[s * H + j] * inv } }
+      }
+    case .cls:
+      let dCLS = pooler.backward(poolerTanh.backward(dPooled))
+      for s in 0..<B {
+        let o = layout.offsets[s]
+        for j in 0..<H { dx[o * H + j] = dCLS[s * H + j] }
+      }
     }
     backwardEncoder(dx, hiddenGradients: hiddenGradients)
   }

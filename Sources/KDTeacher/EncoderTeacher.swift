@@ -21,6 +21,8 @@ public final class EncoderTeacher: TeacherBackend {
   public let maxTokens: Int?
   /// The checkpoint's own classifier as loaded (before any label mapping).
   public let ownHead: LinearHead?
+  /// What the own head reads: the checkpoint's pooler, or the pooled embedding (a sentence-transformers Dense head).
+  let ownHeadInput: ClassifierInput
   /// Tokenizes text with the teacher's tokenizer (specials, no truncation or padding); nil = unavailable.
   public var tokenizer: ((String) throws -> [Int32])?
   /// When set, fitted heads are also saved as `<dir>/<task>/head.safetensors` + `head.json`.
@@ -84,6 +86,7 @@ public final class EncoderTeacher: TeacherBackend {
     self.tokenizerInfo = tokenizerInfo
     self.maxTokens = maxTokens
     self.ownHead = encoder.classifier
+    self.ownHeadInput = encoder.classifierInput
   }
 
   public var defaultName: String {
@@ -115,10 +118,11 @@ public final class EncoderTeacher: TeacherBackend {
           .model, "the checkpoint's own head does not fit task '\(task.name)': \(e.message). Pass --fit-head to fit a head on its embeddings instead",
           file: directory + "/config.json", field: "id2label")
       }
-      if encoder.classifierInput == .pooledEmbedding { throw KDError(.internalError, "fitted head attached before own head") }
+      if encoder.classifierInput != ownHeadInput { throw KDError(.internalError, "fitted head attached before own head") }
       try encoder.mapClassifierLabels(onto: task.labels)
       _ = mapped
-      head = (jsonText(["type": "own", "labels": own.labels, "input": "checkpoint_pooler"] as [String: Any]), nil)
+      let input = ownHeadInput == .pooledEmbedding ? "pooled_embedding" : "checkpoint_pooler"
+      head = (jsonText(["type": "own", "labels": own.labels, "input": input] as [String: Any]), nil)
     } else {
       head = try fittedHead(task: task, context: context)
     }

@@ -37,6 +37,15 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
   public var limit = 0
   /// Evaluate the selected model on the test split.
   public var evaluateTest = true
+  /// What the classifier reads: `cls` ([CLS] through the pooler, `BertForSequenceClassification`),
+  /// `mean` (the mean-pooled final hidden states, exported as a sentence-transformers folder with a
+  /// Dense head), or `auto`: the teacher's own sentence-transformers pooling when it has
+  /// `1_Pooling/config.json` (mean for all-MiniLM-L6-v2, whose pooler was never trained), else `cls`.
+  public var pooling = "auto"
+  /// How the classifier starts: `fit` (a logistic-regression head fitted on the frozen encoder's
+  /// features, then everything is fine-tuned: LP-FT, Kumar et al. 2022; the fitted head is also
+  /// epoch 0 of the validation selection) or `random` (N(0, 0.02), the Hugging Face default).
+  public var headInit = "fit"
 
   public init() {}
 
@@ -54,6 +63,24 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
     guard dropout >= 0, dropout < 1 else { throw bad("--dropout", "dropout must be in [0, 1)") }
     guard checkpointEvery >= 0 else { throw bad("--checkpoint-every", "must be 0 or more") }
     guard limit >= 0 else { throw bad("--limit", "must be 0 or more") }
+    guard ["auto", "cls", "mean"].contains(pooling) else { throw bad("--pooling", "pooling is auto, cls or mean, got '\(pooling)'") }
+    guard ["fit", "random"].contains(headInit) else { throw bad("--head-init", "the head starts as fit or random, got '\(headInit)'") }
+  }
+
+  /// The pooling `auto` resolves to for the teacher folder `directory`.
+  /// - Throws: `KDError(.model)` naming the file when `1_Pooling/config.json` is not a JSON object.
+  public func resolvedPooling(teacherDirectory directory: String) throws -> Pooling {
+    switch pooling {
+    case "cls": return .cls
+    case "mean": return .mean
+    default:
+      let path = (directory as NSString).appendingPathComponent("1_Pooling/config.json")
+      guard let data = FileManager.default.contents(atPath: path) else { return .cls }
+      guard let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        throw KDError(.model, "not a JSON object", file: path)
+      }
+      return (obj["pooling_mode_mean_tokens"] as? Bool) == true ? .mean : .cls
+    }
   }
 
   /// The class weights for `counts` training examples per class.
@@ -233,7 +260,8 @@ public final class TeacherFineTuner {
       maxTokens: min(options.maxTokens, t.maxPositionEmbeddings), vocabSize: t.vocabSize, numClasses: data.labels.count,
       dropout: options.dropout)
     bert = try TrainableBert.fromTeacher(directory: teacherDirectory, config: c, layerMap: Array(0..<t.numHiddenLayers), seed: options.seed)
-    // Parameter groups for layer-wise decay: embeddings, each layer, head (pooler + classifier).
+    bert.classifierPooling = try options.resolvedPooling(teacherDirectory: teacherDirectory)
+    // Parameter groups for layer-wise decay: embeddings, each layer, head (pooler when used + classifier).
     let L = bert.layers.count
     let embed = [bert.wordEmbeddings.table, bert.positionEmbeddings.table, bert.tokenTypeEmbeddings.table] + bert.embeddingNorm.parameters
     var g: [(AdamW, Float)] = []
@@ -242,7 +270,8 @@ public final class TeacherFineTuner {
     for (i, l) in bert.layers.enumerated() {
       g.append((AdamW(parameters: l.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay), factor(i + 1)))
     }
-    g.append((AdamW(parameters: bert.pooler.parameters + bert.classifier.parameters, learningRate: options.learningRate,
+    let head = (bert.classifierPooling == .cls ? bert.pooler.parameters : []) + bert.classifier.parameters
+    g.append((AdamW(parameters: head, learningRate: options.learningRate,
                     weightDecay: options.weightDecay), factor(L + 1)))
     groups = g
     var counts = [Int](repeating: 0, count: data.labels.count)
@@ -296,6 +325,9 @@ public final class TeacherFineTuner {
       info = try loadState(expecting: info.fingerprint)
       resumed = info.globalStep
       log("resuming from step \(info.globalStep) (epoch \(info.epoch + 1), step \(info.stepInEpoch) of \(stepsPerEpoch)) in \(stateDirectory)")
+    }
+    if resumed == nil && options.headInit == "fit" {
+      try fitHead(&info)
     }
     let totalSteps = options.epochs * stepsPerEpoch
     let schedule = LearningRateSchedule(peak: options.learningRate, warmupSteps: Int(Double(totalSteps) * options.warmup),
@@ -411,6 +443,57 @@ public final class TeacherFineTuner {
       validationExamples: data.validation.count, testExamples: data.test.count, epochs: info.history, bestEpoch: info.bestEpoch,
       bestValidationMacroF1: info.bestF1, stoppedEarly: stoppedEarly, resumedFromStep: resumed, test: test,
       seconds: Date().timeIntervalSince(start), options: options, out: nil)
+  }
+
+  /// LP-FT's first stage: fits a logistic-regression head (L-BFGS, strength chosen on validation
+  /// log-loss, the kd-teacher-cache `--fit-head` fit) on the frozen encoder's classifier features,
+  /// loads it into the classifier, and records it as epoch 0 of the validation selection, so the
+  /// selected model is never worse on validation than the frozen encoder with a fitted head.
+  func fitHead(_ info: inout StateInfo) throws {
+    let start = Date()
+    func features(_ rows: [FineTuneExample]) -> [Float] {
+      var out: [Float] = []
+      out.reserveCapacity(rows.count * bert.config.hiddenSize)
+      let order = rows.indices.sorted { rows[$0].ids.count < rows[$1].ids.count }
+      var byIndex = [[Float]](repeating: [], count: rows.count)
+      var i = 0
+      let H = bert.config.hiddenSize
+      while i < order.count {
+        if shouldStop() { return [] }
+        let chunk = Array(order[i..<min(order.count, i + 32)])
+        let f = bert.classifierFeatures(chunk.map { rows[$0].ids }, training: false)
+        for (k, r) in chunk.enumerated() { byIndex[r] = Array(f[(k * H)..<((k + 1) * H)]) }
+        i += chunk.count
+      }
+      for v in byIndex { out += v }
+      return out
+    }
+    log("fitting the classifier on the frozen encoder's \(bert.classifierPooling.rawValue)-pooled features of \(data.train.count) training examples")
+    let trainX = features(data.train)
+    let validX = features(data.validation)
+    if shouldStop() {
+      throw KDError(.io, "interrupted while fitting the head (nothing to save yet; run again to start over)")
+    }
+    let head = try LogisticRegression.fit(
+      features: trainX, labels: data.train.map { Int32($0.label) }, classes: data.labels.count,
+      validation: (validX, data.validation.map { Int32($0.label) }), strengths: [1e-4, 1e-3, 1e-2, 1e-1, 1],
+      labelNames: data.labels, balanced: options.classWeights == "balanced")
+    bert.classifier.weight.value = head.weight
+    bert.classifier.bias?.value = head.bias
+    let val = evaluate(data.validation)
+    let trainLoss = Double(head.fitSummary?.candidates.first { $0.strength == head.fitSummary?.strength }?.trainLoss ?? 0)
+    let ep = FineTuneEpoch(epoch: 0, trainLoss: trainLoss, validationMacroF1: val.macroF1, validationAccuracy: val.accuracy,
+                           trainSeconds: 0, seconds: Date().timeIntervalSince(start))
+    info.history.append(ep)
+    log(String(format: "epoch 0 (fitted head, frozen encoder, strength %g): validation macro-F1 %.4f, accuracy %.4f (%.0f s)",
+               Double(head.fitSummary?.strength ?? 0), ep.validationMacroF1, ep.validationAccuracy, ep.seconds))
+    let file = "best-e0.safetensors"
+    try SafetensorsWriter.write(bert.parameters.map { SafetensorsWriter.Tensor(name: $0.name, shape: $0.shape, values: $0.value) },
+                                metadata: ["epoch": "0"], to: (stateDirectory as NSString).appendingPathComponent(file))
+    info.bestFile = file
+    info.bestF1 = val.macroF1
+    info.bestEpoch = 0
+    try saveState(info)
   }
 
   /// Metrics of the current weights on `examples` (no dropout).

@@ -11,14 +11,22 @@ struct FineTune: ParsableCommand {
     commandName: "teacher",
     abstract: "Fine-tune a BERT teacher (all layers + classification head) on a task's labels; write a Hugging Face folder.",
     discussion: """
-      Trains BertForSequenceClassification from --teacher (encoder and pooler from
-      the checkpoint, a new classifier on [CLS] through the pooler) on the task's
-      labelled training rows (after --label-fraction, the same subset kd-train and
+      Fine-tunes every layer of --teacher and a classifier on the task's labelled
+      training rows (after --label-fraction, the same subset kd-train and
       kd-teacher-cache use), keeps the epoch with the best validation macro-F1,
-      stops after --patience epochs without improvement, reports test metrics, and
-      writes --out: config.json (id2label), model.safetensors, tokenizer files.
-      Cache it like any checkpoint, under its own name (its checkpoint hash differs
-      from the frozen teacher's, so their outputs never mix):
+      stops after --patience epochs without improvement, and reports test metrics.
+
+      The classifier reads (--pooling) the mean of the final hidden states
+      (`mean`; written as a sentence-transformers folder: BertModel, mean
+      1_Pooling, a 2_Dense head, id2label in config.json) or [CLS] through the
+      pooler (`cls`; written as BertForSequenceClassification). `auto` takes the
+      teacher's own sentence-transformers pooling (mean for all-MiniLM-L6-v2,
+      whose pooler was never trained), else cls. With --head-init fit (default)
+      the classifier starts as a logistic regression fitted on the frozen
+      encoder's features (LP-FT); that fitted model is epoch 0 of the selection,
+      so the result is never worse on validation than the frozen encoder with a
+      fitted head. Cache the folder like any checkpoint, under its own name (its
+      checkpoint hash differs from the frozen teacher's, so outputs never mix):
         kd-teacher-cache --db data.sqlite --teacher OUT --name NAME --task TASK
 
       The teacher folder is only read. A state is saved atomically to --state
@@ -42,7 +50,7 @@ struct FineTune: ParsableCommand {
   var task: String
   @Option(help: "The BERT-family teacher folder to start from (Hugging Face format; never modified).")
   var teacher = "models/all-MiniLM-L6-v2"
-  @Option(help: "Output folder (Hugging Face BertForSequenceClassification).")
+  @Option(help: "Output folder (sentence-transformers with a Dense head for --pooling mean, else BertForSequenceClassification).")
   var out: String
   @Option(help: "Peak learning rate (AdamW, linear warmup then linear decay).")
   var lr: Float = 5e-5
@@ -72,6 +80,10 @@ struct FineTune: ParsableCommand {
   var clip: Float = 1
   @Option(help: "Hidden dropout.")
   var dropout: Float = 0.1
+  @Option(help: "What the classifier reads: auto, mean (mean-pooled hidden states) or cls ([CLS] through the pooler).")
+  var pooling = "auto"
+  @Option(name: .customLong("head-init"), help: "fit: start from a logistic regression on the frozen encoder (LP-FT, epoch 0); random: N(0, 0.02).")
+  var headInit = "fit"
   @Option(name: .customLong("checkpoint-every"), help: "Save a resumable state every N steps, besides epoch ends (0: epoch ends only).")
   var checkpointEvery = 200
   @Option(help: "Use at most this many labelled training examples, a seeded sample (0: all).")
@@ -94,6 +106,7 @@ struct FineTune: ParsableCommand {
       o.classWeights = classWeights; o.batchSize = batchSize; o.seed = seed; o.labelFraction = labelFraction
       o.labelSeed = labelSeed; o.patience = patience; o.warmup = warmup; o.weightDecay = weightDecay; o.clip = clip
       o.dropout = dropout; o.checkpointEvery = checkpointEvery; o.limit = limit; o.evaluateTest = !noTest
+      o.pooling = pooling; o.headInit = headInit
       try o.validate()
       if FileManager.default.fileExists(atPath: out) && !force {
         throw KDError(.usage, "the output already exists (pass --force to replace it)", file: out, field: "--out")

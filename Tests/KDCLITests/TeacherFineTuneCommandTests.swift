@@ -19,7 +19,7 @@ final class TeacherFineTuneCommandTests: XCTestCase {
     let source = try FineTuneFixture.fingerprint(teacher)
     let out = dir.file("ft-teacher")
     let args = ["teacher", "--db", db, "--task", "topic", "--teacher", teacher, "--out", out, "--epochs", "3", "--batch-size", "4",
-                "--lr", "2e-3", "--patience", "0", "--checkpoint-every", "3", "--no-test"]
+                "--lr", "2e-3", "--patience", "0", "--checkpoint-every", "3", "--no-test", "--head-init", "random"]
 
     // First run: kill -9 as soon as a mid-epoch state exists.
     let p = Process()
@@ -63,6 +63,24 @@ final class TeacherFineTuneCommandTests: XCTestCase {
     XCTAssertNotEqual(a.checkpointHash, b.checkpointHash)
     XCTAssertTrue(b.headJSON?.contains("\"own\"") ?? false, b.headJSON ?? "no head")
     XCTAssertTrue(a.headJSON?.contains("\"fitted\"") ?? false, a.headJSON ?? "no head")
+    XCTAssertEqual(try FineTuneFixture.fingerprint(teacher), source)
+
+    // Mean pooling with the fitted head (LP-FT): a sentence-transformers folder, cached with its own
+    // head on the pooled embedding; the cache's test predictions match the run's test accuracy.
+    let mean = dir.file("ft-mean")
+    let m = try runCommand(bin + "/kd-train", ["teacher", "--db", db, "--task", "topic", "--teacher", teacher, "--out", mean, "--epochs", "1",
+                                               "--batch-size", "8", "--lr", "1e-3", "--pooling", "mean", "--json"])
+    XCTAssertEqual(m.status, 0, m.stderr)
+    XCTAssertTrue(m.stderr.contains("epoch 0 (fitted head, frozen encoder"), m.stderr)
+    let mj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(m.stdout.utf8)) as? [String: Any])
+    XCTAssertEqual((mj["epochs"] as? [[String: Any]])?.map { $0["epoch"] as? Int }, [0, 1])
+    XCTAssertTrue(FileManager.default.fileExists(atPath: mean + "/2_Dense/model.safetensors"))
+    let cached = try runCommand(bin + "/kd-teacher-cache", ["--db", db, "--teacher", mean, "--name", "tuned-mean", "--task", "topic",
+                                                            "--retokenize", "--threads", "1"])
+    XCTAssertEqual(cached.status, 0, cached.stderr)
+    let c = try XCTUnwrap(try Store.open(path: db, readOnly: true).teacher(named: "tuned-mean"))
+    XCTAssertTrue(c.headJSON?.contains("\"pooled_embedding\"") ?? false, c.headJSON ?? "no head")
+    XCTAssertTrue(c.headJSON?.contains("\"own\"") ?? false, c.headJSON ?? "no head")
     XCTAssertEqual(try FineTuneFixture.fingerprint(teacher), source)
   }
 }

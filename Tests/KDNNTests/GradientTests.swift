@@ -189,7 +189,17 @@ final class GradientTests: XCTestCase {
 
   /// A whole 2-layer model on a padded batch: every parameter tensor, sampled entries.
   func testWholeModelGradientsOnPaddedBatch() throws {
+    try checkWholeModel(pooling: .cls)
+  }
+
+  /// The same with the classifier on the mean-pooled final hidden states (`kd-train teacher --pooling mean`).
+  func testWholeModelGradientsWithMeanPooling() throws {
+    try checkWholeModel(pooling: .mean)
+  }
+
+  func checkWholeModel(pooling: Pooling, file: StaticString = #filePath, line: UInt = #line) throws {
     let bert = try TrainableBert(config: tinyConfig(), seed: 5)
+    bert.classifierPooling = pooling
     // Larger weights than BERT's 0.02 so that every path carries a visible gradient.
     for p in bert.parameters where !p.name.contains("LayerNorm") { for i in p.value.indices { p.value[i] *= 10 } }
     // Trailing 0s are padding (pad id 0); lengths 5, 3, 7.
@@ -207,14 +217,15 @@ final class GradientTests: XCTestCase {
       } else {
         entries = Array(stride(from: 0, to: p.count, by: max(1, p.count / 6)))
       }
-      check(p, entries: entries, h: 2e-3, tol: 3e-2, loss: f)
+      check(p, entries: entries, h: 2e-3, tol: 3e-2, loss: f, file: file, line: line)
       checked += entries.count
+      if pooling == .mean && p.name.hasPrefix("bert.pooler") { XCTAssertEqual(p.grad.map(abs).max(), 0, "unused pooler", file: file, line: line) }
     }
-    XCTAssertGreaterThan(checked, 200)
+    XCTAssertGreaterThan(checked, 200, file: file, line: line)
     // Padding changes nothing.
     let unpadded = bert.forward(batch.map { Array($0.prefix { $0 != 0 }) }, training: false)
     let padded = bert.forward(batch, training: false)
-    XCTAssertEqual(unpadded, padded)
+    XCTAssertEqual(unpadded, padded, file: file, line: line)
   }
 
   func testTrainingIsDeterministicForASeed() throws {

@@ -24,6 +24,7 @@ final class TeacherFineTuningTests: XCTestCase {
     o.patience = 0
     o.warmup = 0
     o.checkpointEvery = 5
+    o.headInit = "random"
     return o
   }
 
@@ -86,6 +87,51 @@ final class TeacherFineTuningTests: XCTestCase {
     let third = try makeTuner(dir, other)
     XCTAssertThrowsError(try third.run()) { e in XCTAssertEqual((e as? KDError)?.kind, .input) }
     XCTAssertNoThrow(try makeTuner(dir, other, state: "fresh").run())
+  }
+
+  /// LP-FT: the fitted head on the frozen encoder is epoch 0 of the selection; mean pooling trains.
+  func testFittedHeadIsEpochZeroAndMeanPoolingFineTunes() throws {
+    let dir = try TemporaryDirectory()
+    var o = options()
+    o.headInit = "fit"
+    o.pooling = "mean"
+    o.epochs = 2
+    o.learningRate = 1e-3
+    let tuner = try makeTuner(dir, o)
+    XCTAssertEqual(tuner.bert.classifierPooling, .mean)
+    let loss0 = tuner.trainingLoss()
+    let r = try tuner.run()
+    XCTAssertEqual(r.epochs.map(\.epoch), [0, 1, 2])
+    // The fitted head already separates the classes better than chance (3 balanced classes).
+    XCTAssertGreaterThan(r.epochs[0].validationMacroF1, 0.4, "\(r.epochs)")
+    XCTAssertGreaterThanOrEqual(r.bestValidationMacroF1, r.epochs[0].validationMacroF1)
+    XCTAssertEqual(tuner.evaluate(tuner.data.validation).macroF1, r.bestValidationMacroF1, accuracy: 1e-9)
+    XCTAssertLessThan(tuner.trainingLoss(), loss0 * 0.8)
+    // auto: cls for a checkpoint without sentence-transformers pooling, mean with it.
+    var auto = FineTuneOptions()
+    XCTAssertEqual(try auto.resolvedPooling(teacherDirectory: dir.file("tiny-teacher")), .cls)
+    try FileManager.default.createDirectory(atPath: dir.file("st/1_Pooling"), withIntermediateDirectories: true)
+    try Data(#"{"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": false}"#.utf8).write(to: URL(fileURLWithPath: dir.file("st/1_Pooling/config.json")))
+    XCTAssertEqual(try auto.resolvedPooling(teacherDirectory: dir.file("st")), .mean)
+    auto.pooling = "max"
+    XCTAssertThrowsError(try auto.validate()) { XCTAssertEqual(($0 as? KDError)?.field, "--pooling") }
+  }
+
+  /// A kill during epoch 1 after the fitted head resumes from the saved state, not from a new fit.
+  func testResumeAfterTheFittedHead() throws {
+    let dir = try TemporaryDirectory()
+    var o = options()
+    o.headInit = "fit"
+    o.epochs = 2
+    let first = try makeTuner(dir, o)
+    var stopAt = 0
+    first.afterStep = { stopAt = $0 }
+    first.shouldStop = { stopAt >= 6 }
+    XCTAssertThrowsError(try first.run())
+    let second = try makeTuner(dir, o)
+    let r = try second.run()
+    XCTAssertEqual(r.resumedFromStep, 6)
+    XCTAssertEqual(r.epochs.map(\.epoch), [0, 1, 2])
   }
 
   func testClassWeightsAndOptionErrors() throws {
