@@ -120,9 +120,20 @@ public enum EncoderExport {
         .init(name: "linear.bias", shape: [head.labels.count], values: head.bias),
       ], metadata: ["format": "pt"])
     } else if let modules = fm.contents(atPath: (source as NSString).appendingPathComponent("modules.json")),
+      let list = try? JSONSerialization.jsonObject(with: modules) as? [[String: Any]],
       var pooling = object("1_Pooling/config.json")
     {
-      files["modules.json"] = modules
+      // The encoder's pipeline: Transformer, Pooling, Normalize; not a classifier head the source may carry
+      // (a `kd-train teacher --pooling mean` folder's 2_Dense).
+      let kept = list.filter { m in ["Transformer", "Pooling", "Normalize"].contains { (m["type"] as? String)?.hasSuffix("models." + $0) == true } }
+      files["modules.json"] = kept.count == list.count
+        ? modules
+        : try JSONSerialization.data(withJSONObject: kept.enumerated().map { i, m -> [String: Any] in
+          var m = m
+          m["idx"] = i
+          m["name"] = "\(i)"
+          return m
+        }, options: [.prettyPrinted, .sortedKeys])
       pooling["word_embedding_dimension"] = c.hiddenSize
       files["1_Pooling/config.json"] = try HuggingFaceExport.json(pooling)
       files["sentence_bert_config.json"] = try HuggingFaceExport.json(st)

@@ -49,6 +49,12 @@ final class FineTunedTeacherExportTests: XCTestCase {
       let row = try XCTUnwrap(got.logits(i))
       for j in 0..<data.labels.count { XCTAssertEqual(row[row.startIndex + j], expected[i * data.labels.count + j], accuracy: 1e-4) }
     }
+    // An encoder distilled from this folder keeps its pipeline without the classifier module.
+    let encOut = dir.file("enc")
+    try EncoderExport.write(bert: tuner.bert, source: out, out: encOut)
+    let encModules = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: encOut + "/modules.json"))) as? [[String: Any]])
+    XCTAssertEqual(encModules.map { $0["path"] as? String }, ["", "1_Pooling"])
+    XCTAssertNil(try BertEncoder.load(directory: encOut, threads: 1).classifier)
     // A Dense module whose config is missing is an error naming the file.
     try FileManager.default.removeItem(atPath: out + "/2_Dense/config.json")
     XCTAssertThrowsError(try BertEncoder.load(directory: out, threads: 1)) { e in
