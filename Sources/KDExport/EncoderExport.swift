@@ -41,7 +41,8 @@ public enum EncoderExport {
   /// - Parameters:
   ///   - provenance: extra `config.json` keys (`kd_…`: teacher, layer map, domains).
   ///   - head: a classifier on the mean-pooled embedding (a fine-tuned teacher with `--pooling mean`):
-  ///     written as a sentence-transformers `2_Dense` module after mean pooling, labels in `id2label`.
+  ///     written as a sentence-transformers Dense module after mean pooling (and `Normalize` when
+  ///     `bert.normalizePooled`), labels in `id2label`.
   /// - Throws: `KDError(.usage)` naming the file when the source has no tokenizer, or when `out` is the
   ///   source folder or inside it.
   @discardableResult
@@ -93,29 +94,33 @@ public enum EncoderExport {
     var st = object("sentence_bert_config.json") ?? [:]
     st["max_seq_length"] = min(st["max_seq_length"] as? Int ?? c.maxTokens, c.maxTokens)
     if let head {
-      // A classifier on the mean-pooled embedding: Transformer → Pooling (mean) → Dense (identity),
+      // A classifier on the mean-pooled embedding: Transformer → Pooling (mean) → [Normalize] → Dense (identity),
       // so `SentenceTransformer(out).encode(texts)` returns the logits; id2label names them.
       var cfg = config
       cfg["kd_distilled_from"] = nil
       cfg["id2label"] = Dictionary(uniqueKeysWithValues: head.labels.enumerated().map { ("\($0.offset)", $0.element) })
       cfg["label2id"] = Dictionary(uniqueKeysWithValues: head.labels.enumerated().map { ($0.element, $0.offset) })
       files["config.json"] = try HuggingFaceExport.json(cfg)
-      let modules: [[String: Any]] = [
+      var modules: [[String: Any]] = [
         ["idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"],
         ["idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"],
-        ["idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"],
       ]
+      if bert.normalizePooled {
+        modules.append(["idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"])
+      }
+      let dense = "\(modules.count)_Dense"
+      modules.append(["idx": modules.count, "name": "\(modules.count)", "path": dense, "type": "sentence_transformers.models.Dense"])
       files["modules.json"] = try JSONSerialization.data(withJSONObject: modules, options: [.prettyPrinted, .sortedKeys])
       files["1_Pooling/config.json"] = try HuggingFaceExport.json([
         "word_embedding_dimension": c.hiddenSize, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true,
         "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false,
       ])
       files["sentence_bert_config.json"] = try HuggingFaceExport.json(st)
-      files["2_Dense/config.json"] = try HuggingFaceExport.json([
+      files[dense + "/config.json"] = try HuggingFaceExport.json([
         "in_features": c.hiddenSize, "out_features": head.labels.count, "bias": true,
         "activation_function": "torch.nn.modules.linear.Identity",
       ])
-      files["2_Dense/model.safetensors"] = try SafetensorsWriter.encode([
+      files[dense + "/model.safetensors"] = try SafetensorsWriter.encode([
         .init(name: "linear.weight", shape: [head.labels.count, c.hiddenSize], values: head.weight),
         .init(name: "linear.bias", shape: [head.labels.count], values: head.bias),
       ], metadata: ["format": "pt"])

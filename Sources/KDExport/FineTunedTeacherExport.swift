@@ -8,7 +8,8 @@ import KDTensor
 /// config.json (with `id2label`), model.safetensors, the source teacher's tokenizer files.
 /// kd-teacher-cache then uses the folder's own head (`pooler` → `classifier`).
 /// A model fine-tuned with mean pooling is written as a sentence-transformers folder instead
-/// (`BertModel` + mean `1_Pooling` + a `2_Dense` classifier, `id2label` in config.json), which
+/// (`BertModel` + mean `1_Pooling` + `2_Normalize` when the teacher normalises + a Dense classifier,
+/// `id2label` in config.json), which
 /// kd-teacher-cache reads as a head on the pooled embedding.
 public enum FineTunedTeacherExport {
   /// Writes `bert` to `out` atomically (a temporary sibling folder, then a rename); returns the file names.

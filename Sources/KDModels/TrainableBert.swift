@@ -127,6 +127,11 @@ public final class TrainableBert {
   /// the pooler's dense + tanh) or `.mean` (the mean of each sequence's final hidden states, the
   /// sentence-transformers embedding; the pooler is then unused).
   public var classifierPooling: Pooling = .cls
+  /// With `.mean`: L2-normalise the pooled embedding before the classifier (a sentence-transformers
+  /// `Normalize` module, as all-MiniLM-L6-v2's pipeline has).
+  public var normalizePooled = false
+  /// The normalised embeddings and their pre-normalisation norms of the last forward pass (for backward).
+  var normalized: (values: [Float], norms: [Float])?
   /// `hiddenStates[0]` is the embedding output, `hiddenStates[l + 1]` the output of layer `l` (last forward).
   public private(set) var hiddenStates: [[Float]] = []
   public private(set) var layout = SequenceLayout(offsets: [0])
@@ -220,6 +225,17 @@ public final class TrainableBert {
         for t in lo..<hi { for j in 0..<H { pooled[s * H + j] += x[t * H + j] } }
         for j in 0..<H { pooled[s * H + j] *= inv }
       }
+      if normalizePooled {
+        var norms = [Float](repeating: 0, count: B)
+        for s in 0..<B {
+          var ss: Float = 0
+          for j in 0..<H { ss += pooled[s * H + j] * pooled[s * H + j] }
+          // sentence-transformers: F.normalize(p=2, eps=1e-12).
+          norms[s] = max(ss.squareRoot(), 1e-12)
+          for j in 0..<H { pooled[s * H + j] /= norms[s] }
+        }
+        normalized = (pooled, norms)
+      }
     case .cls:
       for s in 0..<B {
         let o = layout.offsets[s]
@@ -238,10 +254,19 @@ public final class TrainableBert {
     var dx = [Float](repeating: 0, count: T * H)
     switch classifierPooling {
     case .mean:
+      var dMean = dPooled
+      if normalizePooled, let (n, norms) = normalized {
+        // d(p/‖p‖) = (dn − n·(n·dn)) / ‖p‖
+        for s in 0..<B {
+          var dot: Float = 0
+          for j in 0..<H { dot += n[s * H + j] * dPooled[s * H + j] }
+          for j in 0..<H { dMean[s * H + j] = (dPooled[s * H + j] - n[s * H + j] * dot) / norms[s] }
+        }
+      }
       for s in 0..<B {
         let lo = layout.offsets[s], hi = lo + layout.length(s)
         let inv = 1 / Float(hi - lo)
-        for t in lo..<hi { for j in 0..<H { dx[t * H + j] = dPooled[s * H + j] * inv } }
+        for t in lo..<hi { for j in 0..<H { dx[t * H + j] = dMean[s * H + j] * inv } }
       }
     case .cls:
       let dCLS = pooler.backward(poolerTanh.backward(dPooled))

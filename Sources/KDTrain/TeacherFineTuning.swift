@@ -67,6 +67,17 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
     guard ["fit", "random"].contains(headInit) else { throw bad("--head-init", "the head starts as fit or random, got '\(headInit)'") }
   }
 
+  /// Whether the teacher's sentence-transformers pipeline L2-normalises its embedding (a `Normalize`
+  /// module in `modules.json`): a mean-pooled classifier then reads the normalised embedding, the input
+  /// of the frozen teacher's fitted head.
+  public static func teacherNormalizes(_ directory: String) -> Bool {
+    let path = (directory as NSString).appendingPathComponent("modules.json")
+    guard let data = FileManager.default.contents(atPath: path),
+      let mods = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]]
+    else { return false }
+    return mods.contains { ($0["type"] as? String)?.hasSuffix("models.Normalize") == true }
+  }
+
   /// The pooling `auto` resolves to for the teacher folder `directory`.
   /// - Throws: `KDError(.model)` naming the file when `1_Pooling/config.json` is not a JSON object.
   public func resolvedPooling(teacherDirectory directory: String) throws -> Pooling {
@@ -261,6 +272,7 @@ public final class TeacherFineTuner {
       dropout: options.dropout)
     bert = try TrainableBert.fromTeacher(directory: teacherDirectory, config: c, layerMap: Array(0..<t.numHiddenLayers), seed: options.seed)
     bert.classifierPooling = try options.resolvedPooling(teacherDirectory: teacherDirectory)
+    bert.normalizePooled = bert.classifierPooling == .mean && FineTuneOptions.teacherNormalizes(teacherDirectory)
     // Parameter groups for layer-wise decay: embeddings, each layer, head (pooler when used + classifier).
     let L = bert.layers.count
     let embed = [bert.wordEmbeddings.table, bert.positionEmbeddings.table, bert.tokenTypeEmbeddings.table] + bert.embeddingNorm.parameters
@@ -468,7 +480,7 @@ public final class TeacherFineTuner {
       for v in byIndex { out += v }
       return out
     }
-    log("fitting the classifier on the frozen encoder's \(bert.classifierPooling.rawValue)-pooled features of \(data.train.count) training examples")
+    log("fitting the classifier on the frozen encoder's \(bert.classifierPooling.rawValue)-pooled\(bert.normalizePooled ? ", normalised," : "") features of \(data.train.count) training examples")
     let trainX = features(data.train)
     let validX = features(data.validation)
     if shouldStop() {

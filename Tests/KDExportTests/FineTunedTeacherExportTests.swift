@@ -13,8 +13,21 @@ import XCTest
 /// on the pooled embedding, with the trained model's logits.
 final class FineTunedTeacherExportTests: XCTestCase {
   func testMeanPooledTeacherRoundTripsThroughTheSentenceTransformersFolder() throws {
+    try roundTrip(normalize: false)
+  }
+
+  /// A teacher whose pipeline normalises (all-MiniLM-L6-v2): the classifier reads the normalised embedding.
+  func testNormalisingTeacherKeepsItsNormalizeModule() throws {
+    try roundTrip(normalize: true)
+  }
+
+  func roundTrip(normalize: Bool) throws {
     let dir = try TemporaryDirectory()
     let teacher = try FineTuneFixture.teacher(in: dir)
+    if normalize {
+      try Data(#"[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}, {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]"#.utf8)
+        .write(to: URL(fileURLWithPath: teacher + "/modules.json"))
+    }
     let db = dir.file("ft.sqlite")
     try FineTuneFixture.store(at: db, train: 60, validation: 15, test: 5)
     var o = FineTuneOptions()
@@ -25,13 +38,15 @@ final class FineTunedTeacherExportTests: XCTestCase {
     o.evaluateTest = false
     let data = try FineTuneData.load(db: db, task: "topic", tokenizerPath: teacher + "/vocab.txt", options: o)
     let tuner = try TeacherFineTuner(teacherDirectory: teacher, data: data, options: o, stateDirectory: dir.file("state"))
+    XCTAssertEqual(tuner.bert.normalizePooled, normalize)
     _ = try tuner.run()
     let out = dir.file("ft-mean")
     let files = try FineTunedTeacherExport.write(bert: tuner.bert, source: teacher, labels: data.labels, out: out)
-    XCTAssertTrue(files.contains("2_Dense/model.safetensors"), "\(files)")
+    let dense = normalize ? "3_Dense" : "2_Dense"
+    XCTAssertTrue(files.contains(dense + "/model.safetensors"), "\(files)")
     let modules = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/modules.json"))) as? [[String: Any]])
-    XCTAssertEqual(modules.map { $0["type"] as? String }, ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
-                                                           "sentence_transformers.models.Dense"])
+    XCTAssertEqual(modules.map { $0["type"] as? String }, ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"]
+                     + (normalize ? ["sentence_transformers.models.Normalize"] : []) + ["sentence_transformers.models.Dense"])
     let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json"))) as? [String: Any])
     XCTAssertEqual(config["architectures"] as? [String], ["BertModel"])
     XCTAssertEqual(config["id2label"] as? [String: String], ["0": "class0", "1": "class1", "2": "class2"])
@@ -39,7 +54,7 @@ final class FineTunedTeacherExportTests: XCTestCase {
 
     let enc = try BertEncoder.load(directory: out, threads: 1)
     XCTAssertEqual(enc.pooling, .mean)
-    XCTAssertFalse(enc.normalizeEmbeddings)
+    XCTAssertEqual(enc.normalizeEmbeddings, normalize)
     XCTAssertEqual(enc.classifierInput, .pooledEmbedding)
     XCTAssertEqual(enc.classifier?.labels, data.labels)
     let seqs = Array(data.validation.prefix(6).map(\.ids))
@@ -53,12 +68,12 @@ final class FineTunedTeacherExportTests: XCTestCase {
     let encOut = dir.file("enc")
     try EncoderExport.write(bert: tuner.bert, source: out, out: encOut)
     let encModules = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: encOut + "/modules.json"))) as? [[String: Any]])
-    XCTAssertEqual(encModules.map { $0["path"] as? String }, ["", "1_Pooling"])
+    XCTAssertEqual(encModules.map { $0["path"] as? String }, ["", "1_Pooling"] + (normalize ? ["2_Normalize"] : []))
     XCTAssertNil(try BertEncoder.load(directory: encOut, threads: 1).classifier)
     // A Dense module whose config is missing is an error naming the file.
-    try FileManager.default.removeItem(atPath: out + "/2_Dense/config.json")
+    try FileManager.default.removeItem(atPath: out + "/\(dense)/config.json")
     XCTAssertThrowsError(try BertEncoder.load(directory: out, threads: 1)) { e in
-      XCTAssertTrue((e as? KDError)?.file?.hasSuffix("2_Dense/config.json") ?? false, "\(e)")
+      XCTAssertTrue((e as? KDError)?.file?.hasSuffix(dense + "/config.json") ?? false, "\(e)")
     }
   }
 }

@@ -197,9 +197,15 @@ final class GradientTests: XCTestCase {
     try checkWholeModel(pooling: .mean)
   }
 
-  func checkWholeModel(pooling: Pooling, file: StaticString = #filePath, line: UInt = #line) throws {
+  /// …and with the mean-pooled embedding L2-normalised (a sentence-transformers teacher with `Normalize`).
+  func testWholeModelGradientsWithNormalisedMeanPooling() throws {
+    try checkWholeModel(pooling: .mean, normalize: true)
+  }
+
+  func checkWholeModel(pooling: Pooling, normalize: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
     let bert = try TrainableBert(config: tinyConfig(), seed: 5)
     bert.classifierPooling = pooling
+    bert.normalizePooled = normalize
     // Larger weights than BERT's 0.02 so that every path carries a visible gradient.
     for p in bert.parameters where !p.name.contains("LayerNorm") { for i in p.value.indices { p.value[i] *= 10 } }
     // Trailing 0s are padding (pad id 0); lengths 5, 3, 7.
