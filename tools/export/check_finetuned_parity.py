@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parity of a teacher fine-tuned with `kd-train teacher --pooling mean` (a sentence-transformers
-folder: BertModel, mean 1_Pooling, 2_Dense classifier) with PyTorch: transformers' BertModel on the
-folder, mean pooling over the attention mask, then 2_Dense's linear layer, against the logits
+folder: BertModel, mean 1_Pooling, optional Normalize, Dense classifier) with PyTorch: transformers' BertModel on the
+folder, mean pooling over the attention mask, L2 normalisation when the folder has it, then the Dense layer, against the logits
 kd-teacher-cache cached for the same examples (`kd-teacher-cache dump`). Examples longer than the
 folder's max positions are skipped (kd averages windows for them). Exit 1 beyond --tol.
 
@@ -32,10 +32,12 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
     modules = json.load(open(os.path.join(a.folder, "modules.json")))
-    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling", "Dense"], modules
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    assert kinds in (["Transformer", "Pooling", "Dense"], ["Transformer", "Pooling", "Normalize", "Dense"]), modules
+    normalize = "Normalize" in kinds
     pooling = json.load(open(os.path.join(a.folder, "1_Pooling", "config.json")))
     assert pooling["pooling_mode_mean_tokens"] and not pooling["pooling_mode_cls_token"], pooling
-    dense = load_file(os.path.join(a.folder, "2_Dense", "model.safetensors"))
+    dense = load_file(os.path.join(a.folder, modules[-1]["path"], "model.safetensors"))
     model = BertModel.from_pretrained(a.folder, add_pooling_layer=False).eval()
     tok = AutoTokenizer.from_pretrained(a.folder)
     max_len = model.config.max_position_embeddings
@@ -51,7 +53,10 @@ def main():
                 continue
             x = torch.tensor([ids])
             h = model(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state[0]
-            logits = dense["linear.weight"] @ h.mean(0) + dense["linear.bias"]
+            e = h.mean(0)
+            if normalize:
+                e = torch.nn.functional.normalize(e, p=2, dim=0)
+            logits = dense["linear.weight"] @ e + dense["linear.bias"]
             worst = max(worst, float(np.max(np.abs(logits.numpy() - np.asarray(r["logits"], dtype=np.float32)))))
             compared += 1
     print(json.dumps({"teacher": a.teacher, "compared": compared, "skipped_longer_than_max_positions": skipped,
