@@ -52,8 +52,16 @@ step "kd-teacher-cache (teacher: all-MiniLM-L6-v2 with a fitted head)"
 "$bin/kd-teacher-cache" --db "$db" --teacher "$teacher" "${task_args[@]}"
 
 step "kd-train --compare (KD student vs no-KD baseline vs teacher)"
-# shellcheck disable=SC2086
-"$bin/kd-train" --db "$db" --compare "${task_args[@]}" ${DEMO_TRAIN_ARGS:-}
+# The frozen teacher by name: after a first run the recipe's fine-tuned teacher is cached for its task too.
+if [ -n "$tasks" ]; then
+  for t in $tasks; do
+    # shellcheck disable=SC2086
+    "$bin/kd-train" --db "$db" --compare --task "$t" --teacher "$(basename "$teacher")/$t" ${DEMO_TRAIN_ARGS:-}
+  done
+else
+  # shellcheck disable=SC2086
+  "$bin/kd-train" --db "$db" --compare ${DEMO_TRAIN_ARGS:-}
+fi
 
 recipe=${DEMO_RECIPE-$( [ "$(cd "$corpus" && pwd)" = "$root/corpora" ] && echo banking_intents || true)}
 if [ -n "$recipe" ]; then
@@ -68,7 +76,8 @@ if [ -n "$recipe" ]; then
   "$bin/kd-train" teacher --db "$db" --task "$recipe" --teacher "$teacher" --out "$models/$recipe-ft" --force \
     --epochs 1 --max-tokens 64 --batch-size 16 --lr 1e-4 --no-test
   step "recipe 2/4: kd-teacher-cache (the fine-tuned teacher, its own head)"
-  "$bin/kd-teacher-cache" --db "$db" --teacher "$models/$recipe-ft" --name "$recipe-ft" --task "$recipe"
+  # --replace: step 1 has just rewritten the folder (--force), so outputs cached by an earlier run are stale.
+  "$bin/kd-teacher-cache" --db "$db" --teacher "$models/$recipe-ft" --name "$recipe-ft" --task "$recipe" --replace
   step "recipe 3/4: kd-train encoder (3-layer domain encoder from it over all '$domain' text; 40 steps)"
   "$bin/kd-train" encoder --db "$db" --domain "$domain" --teacher "$models/$recipe-ft" --out "$models/$domain-encoder" --force \
     --steps 40 --batch-size 16 --max-tokens 64 --lr 2e-4 --validation-examples 64
