@@ -130,7 +130,7 @@ public enum EncoderExport {
     {
       // The encoder's pipeline: Transformer, Pooling, Normalize; not a classifier head the source may carry
       // (a `kd-train teacher --pooling mean` folder's 2_Dense).
-      let kept = list.filter { m in ["Transformer", "Pooling", "Normalize"].contains { (m["type"] as? String)?.hasSuffix("models." + $0) == true } }
+      let kept = list.filter { m in ["Transformer", "Pooling", "Normalize"].contains { SentenceTransformersFolder.isModule(m, $0) } }
       files["modules.json"] = kept.count == list.count
         ? modules
         : try JSONSerialization.data(withJSONObject: kept.enumerated().map { i, m -> [String: Any] in

@@ -154,32 +154,15 @@ extension BertEncoder {
         bias: try file.floats(name + ".bias", shape: [n]), labels: labels, inputSize: config.hiddenSize)
     }
 
-    var poolingMode = hasClassifier ? Pooling.cls : Pooling.mean
-    let poolingPath = directory + "/1_Pooling/config.json"
-    if let data = fm.contents(atPath: poolingPath) {
-      guard let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-        throw KDError(.model, "not a JSON object", file: poolingPath)
-      }
-      let on = { (k: String) in (obj[k] as? Bool) ?? false }
-      if on("pooling_mode_max_tokens") || on("pooling_mode_mean_sqrt_len_tokens") || on("pooling_mode_weightedmean_tokens") || on("pooling_mode_lasttoken") {
-        throw KDError(.unsupported, "only CLS and mean pooling are supported", file: poolingPath)
-      }
-      switch (on("pooling_mode_cls_token"), on("pooling_mode_mean_tokens")) {
-      case (true, false): poolingMode = .cls
-      case (false, true): poolingMode = .mean
-      default:
-        throw KDError(.unsupported, "exactly one of pooling_mode_cls_token and pooling_mode_mean_tokens must be true", file: poolingPath)
-      }
-    }
+    var poolingMode = try SentenceTransformersFolder.pooling(directory: directory) ?? (hasClassifier ? Pooling.cls : Pooling.mean)
     if let pooling { poolingMode = pooling }
     var normalize = false
     var classifierOnEmbedding = false
-    if let data = fm.contents(atPath: directory + "/modules.json"),
-       let mods = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] {
-      normalize = mods.contains { ($0["type"] as? String)?.hasSuffix("models.Normalize") == true }
+    if let mods = SentenceTransformersFolder.modules(directory: directory) {
+      normalize = SentenceTransformersFolder.normalizes(mods)
       // A last identity Dense module with one output per id2label entry is a classifier on the
       // pooled embedding (what `kd-train teacher --pooling mean` writes).
-      if classifier == nil, let last = mods.last, (last["type"] as? String)?.hasSuffix("models.Dense") == true,
+      if classifier == nil, let last = mods.last, SentenceTransformersFolder.isModule(last, "Dense"),
          let sub = last["path"] as? String {
         let dense = (directory as NSString).appendingPathComponent(sub)
         let densePath = (dense as NSString).appendingPathComponent("config.json")
@@ -203,7 +186,7 @@ extension BertEncoder {
             labels: labels, inputSize: config.hiddenSize)
           classifierOnEmbedding = true
           // It reads the pooled embedding, normalised when a Normalize module comes before it.
-          if !mods.contains(where: { ($0["type"] as? String)?.hasSuffix("models.Pooling") == true }) {
+          if !mods.contains(where: { SentenceTransformersFolder.isModule($0, "Pooling") }) {
             throw KDError(.unsupported, "a Dense head needs a Pooling module before it", file: directory + "/modules.json")
           }
         }
@@ -291,5 +274,44 @@ extension BertEncoder {
       word: word, position: position, tokenType0: tokenType0, embLNg: eg, embLNb: eb, layers: layers,
       preClassifier: pre.map { (w: $0.0, b: $0.1, activation: $0.2) },
       positionOffset: family == .roberta ? c.padTokenId + 1 : 0)
+  }
+}
+
+/// What a sentence-transformers folder says about its pipeline (`1_Pooling/config.json`, `modules.json`):
+/// read here once for the inference encoder, teacher fine-tuning and the encoder export.
+public enum SentenceTransformersFolder {
+  /// The pooling of `directory/1_Pooling/config.json`; nil when the folder has none.
+  /// - Throws: `KDError` naming the file when it is not a JSON object (`.model`) or asks for a pooling
+  ///   other than exactly one of CLS and mean (`.unsupported`).
+  public static func pooling(directory: String) throws -> Pooling? {
+    let path = (directory as NSString).appendingPathComponent("1_Pooling/config.json")
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    guard let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+      throw KDError(.model, "not a JSON object", file: path)
+    }
+    let on = { (k: String) in (obj[k] as? Bool) ?? false }
+    if on("pooling_mode_max_tokens") || on("pooling_mode_mean_sqrt_len_tokens") || on("pooling_mode_weightedmean_tokens") || on("pooling_mode_lasttoken") {
+      throw KDError(.unsupported, "only CLS and mean pooling are supported", file: path)
+    }
+    switch (on("pooling_mode_cls_token"), on("pooling_mode_mean_tokens")) {
+    case (true, false): return .cls
+    case (false, true): return .mean
+    default:
+      throw KDError(.unsupported, "exactly one of pooling_mode_cls_token and pooling_mode_mean_tokens must be true", file: path)
+    }
+  }
+
+  /// The modules of `directory/modules.json`; nil when absent or not a JSON array of objects.
+  public static func modules(directory: String) -> [[String: Any]]? {
+    FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent("modules.json"))
+      .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [[String: Any]] }
+  }
+
+  /// Whether `modules` has a `Normalize` module (L2-normalised embeddings).
+  public static func normalizes(_ modules: [[String: Any]]) -> Bool { modules.contains { isModule($0, "Normalize") } }
+
+  /// Whether `module`'s type is `sentence_transformers.models.<kind>`.
+  public static func isModule(_ module: [String: Any], _ kind: String) -> Bool {
+    (module["type"] as? String)?.hasSuffix("models." + kind) == true
   }
 }

@@ -10,6 +10,8 @@ import KDTensor
 /// The same inputs always give the same head (no randomness; OpenBLAS sgemm
 /// with a fixed thread count is deterministic).
 public enum LogisticRegression {
+  /// L2 strengths tried when none are given (kd-teacher-cache `--fit-head`, `kd-train teacher --head-init fit`).
+  public static let defaultStrengths: [Float] = [1e-4, 1e-3, 1e-2, 1e-1, 1]
   /// Fits one head per strength and keeps the best on validation.
   ///
   /// - Parameters:

@@ -28,7 +28,7 @@ public final class EncoderTeacher: TeacherBackend {
   /// When set, fitted heads are also saved as `<dir>/<task>/head.safetensors` + `head.json`.
   public var saveHeadDirectory: String?
   /// L2 strengths tried when fitting a head (when `HeadOptions.strengths` is empty).
-  public static let defaultStrengths: [Float] = [1e-4, 1e-3, 1e-2, 1e-1, 1]
+  public static let defaultStrengths = LogisticRegression.defaultStrengths
   /// Pooled embeddings computed while fitting a head, by example id: a fitted
   /// head is linear in the embedding, so their logits need no second forward pass.
   var fittedEmbeddings: [Int64: [Float]] = [:]

@@ -71,26 +71,16 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
   /// module in `modules.json`): a mean-pooled classifier then reads the normalised embedding, the input
   /// of the frozen teacher's fitted head.
   public static func teacherNormalizes(_ directory: String) -> Bool {
-    let path = (directory as NSString).appendingPathComponent("modules.json")
-    guard let data = FileManager.default.contents(atPath: path),
-      let mods = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]]
-    else { return false }
-    return mods.contains { ($0["type"] as? String)?.hasSuffix("models.Normalize") == true }
+    SentenceTransformersFolder.modules(directory: directory).map(SentenceTransformersFolder.normalizes) ?? false
   }
 
-  /// The pooling `auto` resolves to for the teacher folder `directory`.
-  /// - Throws: `KDError(.model)` naming the file when `1_Pooling/config.json` is not a JSON object.
+  /// The pooling `auto` resolves to for the teacher folder `directory`: its `1_Pooling` mode, else `cls`.
+  /// - Throws: `KDError` naming the file when `1_Pooling/config.json` is unreadable or unsupported.
   public func resolvedPooling(teacherDirectory directory: String) throws -> Pooling {
     switch pooling {
     case "cls": return .cls
     case "mean": return .mean
-    default:
-      let path = (directory as NSString).appendingPathComponent("1_Pooling/config.json")
-      guard let data = FileManager.default.contents(atPath: path) else { return .cls }
-      guard let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-        throw KDError(.model, "not a JSON object", file: path)
-      }
-      return (obj["pooling_mode_mean_tokens"] as? Bool) == true ? .mean : .cls
+    default: return try SentenceTransformersFolder.pooling(directory: directory) ?? .cls
     }
   }
 
@@ -488,7 +478,7 @@ public final class TeacherFineTuner {
     }
     let head = try LogisticRegression.fit(
       features: trainX, labels: data.train.map { Int32($0.label) }, classes: data.labels.count,
-      validation: (validX, data.validation.map { Int32($0.label) }), strengths: [1e-4, 1e-3, 1e-2, 1e-1, 1],
+      validation: (validX, data.validation.map { Int32($0.label) }), strengths: LogisticRegression.defaultStrengths,
       labelNames: data.labels, balanced: options.classWeights == "balanced")
     bert.classifier.weight.value = head.weight
     bert.classifier.bias?.value = head.bias

@@ -18,7 +18,7 @@ struct FineTune: ParsableCommand {
 
       The classifier reads (--pooling) the mean of the final hidden states
       (`mean`; written as a sentence-transformers folder: BertModel, mean
-      1_Pooling, a 2_Dense head, id2label in config.json) or [CLS] through the
+      Pooling, the teacher's Normalize, a Dense head, id2label) or [CLS] through the
       pooler (`cls`; written as BertForSequenceClassification). `auto` takes the
       teacher's own sentence-transformers pooling (mean for all-MiniLM-L6-v2,
       whose pooler was never trained), else cls. With --head-init fit (default)
