@@ -66,6 +66,25 @@ public struct BertConfig: Decodable, Sendable, Equatable {
     id2label = labels
   }
 
+  /// A BERT (`BertModel`, GELU, absolute positions) of the given shape, for a model built in memory.
+  init(hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int, maxPositions: Int, typeVocabSize: Int,
+       vocabSize: Int, layerNormEps: Float, padTokenId: Int) {
+    modelType = "bert"
+    architectures = ["BertModel"]
+    self.hiddenSize = hiddenSize
+    numHiddenLayers = layers
+    numAttentionHeads = heads
+    self.intermediateSize = intermediateSize
+    hiddenAct = "gelu"
+    maxPositionEmbeddings = maxPositions
+    self.typeVocabSize = typeVocabSize
+    self.vocabSize = vocabSize
+    self.layerNormEps = layerNormEps
+    self.padTokenId = padTokenId
+    positionEmbeddingType = "absolute"
+    id2label = [:]
+  }
+
   /// Reads and validates `config.json`.
   /// - Throws: `KDError(.model)` naming the file and field when it is missing,
   ///   not JSON, or inconsistent (hidden size not divisible by the head count, …).

@@ -154,7 +154,7 @@ extension BertEncoder {
       }
     }
     let eps = c.layerNormEps
-    let wordPtr = file.rawPointer(w.word), wordType = w.word.dtype, wordBytes = w.word.dtype.byteCount
+    let wordPtr = w.word.base, wordType = w.word.dtype, wordBytes = w.word.dtype.byteCount
 
     /// x[rows] · W[3H×H]ᵀ + b → qkv[rows], by worker `k`.
     func qkvProjection(_ k: Int, _ r0: Int, _ n: Int, _ l: Int) {

@@ -88,17 +88,15 @@ public final class BertEncoder: @unchecked Sendable {
   /// Tokens per worker from which dense layers split rows rather than columns (tests force either path).
   var minRowsPerWorker = BertEncoder.defaultMinRowsPerWorker
   let weights: EncoderWeights
-  let file: SafetensorsFile
   private let lock = NSLock()
   private var workspace = Workspace()
 
-  init(config: BertConfig, family: EncoderFamily, weights: EncoderWeights, file: SafetensorsFile,
+  init(config: BertConfig, family: EncoderFamily, weights: EncoderWeights,
        pooling: Pooling, normalize: Bool, classifier: LinearHead?, classifierOnEmbedding: Bool = false, directory: String,
        tokenizerPath: String?, hash: String, dtype: SafetensorsDType, threads: Int) {
     self.config = config
     self.family = family
     self.weights = weights
-    self.file = file
     self.pooling = pooling
     self.normalizeEmbeddings = normalize
     self.classifier = classifier
@@ -149,8 +147,6 @@ public final class BertEncoder: @unchecked Sendable {
   ///   `maxPositions`, or an id outside the vocabulary; `KDError(.numeric)`
   ///   when an output is NaN or infinite.
   public func forward(_ batch: [[Int32]]) throws -> EncoderOutput {
-    lock.lock()
-    defer { lock.unlock() }
     // Trailing pad ids (a tokenizer's fixed padding) are padding, never content: drop them,
     // exactly as an attention mask would.
     let pad = Int32(config.padTokenId)
@@ -169,14 +165,7 @@ public final class BertEncoder: @unchecked Sendable {
         throw KDError(.input, "sequence \(i) has token id \(id) outside the vocabulary (0..<\(config.vocabSize))", field: "batch[\(i)]")
       }
     }
-    var packed: [PackedLayer]?
-    if effectiveMatmul == .amxBF16x3 {
-      if packedLayers == nil {
-        packedLayers = weights.layers.map { PackedLayer($0, hidden: config.hiddenSize, intermediate: config.intermediateSize) }
-      }
-      packed = packedLayers
-    }
-    let out = try runForward(batch, workspace: &workspace, packed: packed)
+    let out = try runChecked(batch)
     guard isFinite(out.pooled) else {
       throw KDError(.numeric, "encoder produced NaN or infinite embeddings (corrupt weights or overflow in \(storedDType.rawValue))", file: directory)
     }
@@ -184,6 +173,23 @@ public final class BertEncoder: @unchecked Sendable {
       throw KDError(.numeric, "classifier produced NaN or infinite logits", file: directory)
     }
     return out
+  }
+}
+
+extension BertEncoder {
+  /// The forward pass on sequences already checked (no pad stripping, no range checks): packs the
+  /// weights for AMX on first use, then `runForward`, under the encoder's lock.
+  func runChecked(_ batch: [[Int32]]) throws -> EncoderOutput {
+    lock.lock()
+    defer { lock.unlock() }
+    var packed: [PackedLayer]?
+    if effectiveMatmul == .amxBF16x3 {
+      if packedLayers == nil {
+        packedLayers = weights.layers.map { PackedLayer($0, hidden: config.hiddenSize, intermediate: config.intermediateSize) }
+      }
+      packed = packedLayers
+    }
+    return try runForward(batch, workspace: &workspace, packed: packed)
   }
 }
 

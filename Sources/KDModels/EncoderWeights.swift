@@ -81,9 +81,32 @@ struct LayerWeights {
 /// The activation after a checkpoint's pre-classifier dense layer.
 enum PreClassifierActivation { case tanh, relu }
 
-/// All encoder weights. Word embeddings stay in the memory-mapped file and are gathered per token.
+/// The word-embedding table, gathered a row per token.
+enum WordTable {
+  /// Rows stay in the memory-mapped checkpoint (any floating-point dtype, converted per row).
+  case mapped(SafetensorsFile, SafetensorsTensorInfo)
+  /// An owned fp32 copy (an inference snapshot of a `TrainableBert`).
+  case owned(FloatBuffer)
+
+  var dtype: SafetensorsDType {
+    switch self {
+    case .mapped(_, let info): return info.dtype
+    case .owned: return .f32
+    }
+  }
+
+  /// The first row's bytes.
+  var base: UnsafeRawPointer {
+    switch self {
+    case .mapped(let file, let info): return file.rawPointer(info)
+    case .owned(let b): return UnsafeRawPointer(b.p)
+    }
+  }
+}
+
+/// All encoder weights. Word embeddings of a checkpoint stay in the memory-mapped file and are gathered per token.
 struct EncoderWeights {
-  let word: SafetensorsTensorInfo
+  let word: WordTable
   let position: FloatBuffer
   /// Token-type row 0 ([H]), or nil for DistilBERT.
   let tokenType0: FloatBuffer?
@@ -195,7 +218,7 @@ extension BertEncoder {
     let hash = file.withFileBytes { StableHash.hex(StableHash.fnv1a64($0)) }
     let tok = directory + "/tokenizer.json"
     return BertEncoder(
-      config: config, family: family, weights: weights, file: file, pooling: poolingMode,
+      config: config, family: family, weights: weights, pooling: poolingMode,
       normalize: normalize, classifier: classifier, classifierOnEmbedding: classifierOnEmbedding, directory: directory,
       tokenizerPath: fm.fileExists(atPath: tok) ? tok : nil, hash: hash,
       dtype: weights.word.dtype, threads: threads)
@@ -271,7 +294,7 @@ extension BertEncoder {
       }
     }
     return EncoderWeights(
-      word: word, position: position, tokenType0: tokenType0, embLNg: eg, embLNb: eb, layers: layers,
+      word: .mapped(file, word), position: position, tokenType0: tokenType0, embLNg: eg, embLNb: eb, layers: layers,
       preClassifier: pre.map { (w: $0.0, b: $0.1, activation: $0.2) },
       positionOffset: family == .roberta ? c.padTokenId + 1 : 0)
   }

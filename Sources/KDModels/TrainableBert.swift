@@ -133,8 +133,10 @@ public final class TrainableBert {
   /// The normalised embeddings and their pre-normalisation norms of the last forward pass (for backward).
   var normalized: (values: [Float], norms: [Float])?
   /// `hiddenStates[0]` is the embedding output, `hiddenStates[l + 1]` the output of layer `l` (last forward).
-  public private(set) var hiddenStates: [[Float]] = []
-  public private(set) var layout = SequenceLayout(offsets: [0])
+  public internal(set) var hiddenStates: [[Float]] = []
+  public internal(set) var layout = SequenceLayout(offsets: [0])
+  /// The inference encoder on a copy of the weights and the parameter versions it copied (`inferenceLogits`).
+  var inferenceSnapshot: (versions: [UInt64], encoder: BertEncoder)?
 
   /// Random initialisation from `seed` (BERT's: N(0, 0.02) weights, zero biases, unit LayerNorms).
   public convenience init(config c: TrainableBertConfig, seed: UInt64) throws {
@@ -181,6 +183,7 @@ public final class TrainableBert {
 
   /// The final hidden states `[tokens × hidden]` of the packed batch (`layout` tells the rows of each sequence).
   public func encode(_ batch: [[Int32]], training: Bool) -> [Float] {
+    if training { inferenceSnapshot = nil }
     let seqs = batch.map { s -> [Int32] in let c = clean(s); return c.isEmpty ? [Int32(config.padTokenId)] : c }
     let layout = SequenceLayout(lengths: seqs.map(\.count))
     self.layout = layout
@@ -206,8 +209,11 @@ public final class TrainableBert {
     return x
   }
 
-  /// Logits `[batch × numClasses]`, row-major.
+  /// Logits `[batch × numClasses]`, row-major. For inference (`training: false`) they come from the
+  /// teacher's inference kernels on a snapshot of the weights (`inferenceLogits`); no taps are set then
+  /// (`encode` sets them).
   public func forward(_ batch: [[Int32]], training: Bool) -> [Float] {
+    if !training, let z = inferenceLogits(batch) { return z }
     let features = classifierFeatures(batch, training: training)
     return classifier.forward(classifierDropout.forward(features, training: training), rows: layout.count, training: training)
   }

@@ -8,7 +8,12 @@ import Foundation
 public final class Parameter {
   public let name: String
   public let shape: [Int]
-  public var value: [Float]
+  /// The values. Every write (in place too: a `didSet` that does not read `oldValue` keeps
+  /// in-place mutation, SE-0268) bumps `version`, so that copies of the weights (an inference
+  /// snapshot) know when they are stale.
+  public var value: [Float] { didSet { version &+= 1 } }
+  /// Counts writes to `value`.
+  public private(set) var version: UInt64 = 0
   public var grad: [Float]
   public let isSparse: Bool
   /// Whether AdamW's decoupled weight decay applies (weights yes, biases no).
