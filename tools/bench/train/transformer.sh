@@ -35,5 +35,5 @@ print(f"| student inference: examples/s | {ki:.1f} | {ti:.1f} (PyTorch) | {med(k
 if "teacher_inference_examples_per_s" in kd[0]:
     te = med(k["teacher_inference_examples_per_s"] for k in kd)
     r = med(k["inference_examples_per_s"] / k["teacher_inference_examples_per_s"] for k in kd)
-    print(f"| student vs teacher inference (kd, {kd[0]['teacher_layers']} vs {kd[0]['layers']} layers): examples/s | {ki:.1f} | {te:.1f} (teacher) | {r:.2f}x (bar {kd[0]['teacher_layers'] / kd[0]['layers']:.1f}x) |")
+    print(f"| student ({kd[0]['layers']} layers) vs teacher ({kd[0]['teacher_layers']} layers) inference, kd: examples/s | {ki:.1f} | {te:.1f} (teacher) | {r:.2f}x (bar {kd[0]['teacher_layers'] / kd[0]['layers']:.1f}x) |")
 PY
