@@ -39,6 +39,21 @@ func parallelFor(_ count: Int, _ body: (Int) -> Void) {
   }
 }
 
+/// `body(scratch, sequence, head)` for each of `items` (sequence, head) pairs (`heads` per sequence),
+/// item `i` on worker `i mod workers`, each worker with its own `scratchPerWorker` floats of `scratch`.
+@inline(__always)
+func forEachSequenceHead(items: Int, heads: Int, workers: Int, scratch: UnsafeMutablePointer<Float>, scratchPerWorker: Int,
+                         _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
+  parallelFor(min(workers, items)) { k in
+    let S = scratch + k * scratchPerWorker
+    var item = k
+    while item < items {
+      body(S, item / heads, item % heads)
+      item += min(workers, items)
+    }
+  }
+}
+
 /// A raw pointer that may cross into `concurrentPerform` workers (each writes disjoint rows).
 struct SendablePointer: @unchecked Sendable {
   let p: UnsafeMutablePointer<Float>
@@ -212,23 +227,17 @@ extension BertEncoder {
         break
       }
       // Attention per (sequence, head): softmax(Q·Kᵀ/√d)·V over the sequence's own tokens.
-      parallelFor(attnWorkers) { k in
-        let S = scores + k * scratchPerWorker
-        var item = k
-        while item < items {
-          let s = item / nh, h = item % nh
-          let o = offsets[s], n = offsets[s + 1] - o
-          let q = qkv + o * 3 * H + h * dh
-          if fusedAttention {
-            FusedKernels.attentionHead(n: n, dh: dh, scale: scale, q: q, k: q + H, v: q + 2 * H, ld: 3 * H,
-                                       out: ctx + o * H + h * dh, ldOut: H, scratch: S)
-          } else {
-            BLAS.sgemm(transB: true, m: n, n: n, k: dh, alpha: scale, a: q, lda: 3 * H, b: q + H, ldb: 3 * H,
-                       c: S, ldc: n)
-            Kernels.softmaxRowsInPlace(S, rows: n, cols: n, stride: n)
-            BLAS.sgemm(m: n, n: dh, k: n, a: S, lda: n, b: q + 2 * H, ldb: 3 * H, c: ctx + o * H + h * dh, ldc: H)
-          }
-          item += attnWorkers
+      forEachSequenceHead(items: items, heads: nh, workers: attnWorkers, scratch: scores, scratchPerWorker: scratchPerWorker) { S, s, h in
+        let o = offsets[s], n = offsets[s + 1] - o
+        let q = qkv + o * 3 * H + h * dh
+        if fusedAttention {
+          FusedKernels.attentionHead(n: n, dh: dh, scale: scale, q: q, k: q + H, v: q + 2 * H, ld: 3 * H,
+                                     out: ctx + o * H + h * dh, ldOut: H, scratch: S)
+        } else {
+          BLAS.sgemm(transB: true, m: n, n: n, k: dh, alpha: scale, a: q, lda: 3 * H, b: q + H, ldb: 3 * H,
+                     c: S, ldc: n)
+          Kernels.softmaxRowsInPlace(S, rows: n, cols: n, stride: n)
+          BLAS.sgemm(m: n, n: dh, k: n, a: S, lda: n, b: q + 2 * H, ldb: 3 * H, c: ctx + o * H + h * dh, ldc: H)
         }
       }
       let next: LayerWeights? = l + 1 < w.layers.count ? w.layers[l + 1] : nil
@@ -343,19 +352,12 @@ extension BertEncoder {
                         inter: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
                         amxScratch: [UnsafeMutableRawPointer]) {
     let H = config.hiddenSize, nh = config.numAttentionHeads, dh = H / nh
-    let items = B * nh, stride = min(attnWorkers, items)
-    parallelFor(stride) { k in
-      let S = scores + k * scratchPerWorker
-      var item = k
-      while item < items {
-        let s = item / nh, h = item % nh
-        let o = offsets[s], n = offsets[s + 1] - o
-        let q = qkv + o * 3 * H + h * dh
-        BLAS.sgemm(transB: true, m: 1, n: n, k: dh, alpha: scale, a: q, lda: 3 * H, b: q + H, ldb: 3 * H, c: S, ldc: n)
-        Kernels.softmaxRowsInPlace(S, rows: 1, cols: n, stride: n)
-        BLAS.sgemm(m: 1, n: dh, k: n, a: S, lda: n, b: q + 2 * H, ldb: 3 * H, c: ctx + s * H + h * dh, ldc: H)
-        item += stride
-      }
+    forEachSequenceHead(items: B * nh, heads: nh, workers: attnWorkers, scratch: scores, scratchPerWorker: scratchPerWorker) { S, s, h in
+      let o = offsets[s], n = offsets[s + 1] - o
+      let q = qkv + o * 3 * H + h * dh
+      BLAS.sgemm(transB: true, m: 1, n: n, k: dh, alpha: scale, a: q, lda: 3 * H, b: q + H, ldb: 3 * H, c: S, ldc: n)
+      Kernels.softmaxRowsInPlace(S, rows: 1, cols: n, stride: n)
+      BLAS.sgemm(m: 1, n: dh, k: n, a: S, lda: n, b: q + 2 * H, ldb: 3 * H, c: ctx + s * H + h * dh, ldc: H)
     }
     // [CLS] rows of the residual stream to rows 0..<B (row s comes from row offsets[s] >= s: no overlap).
     for s in 0..<B where offsets[s] != s {
