@@ -69,6 +69,11 @@ void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a, size_
                  const void *packed, float *c, size_t ldc, int accumulate, const float *bias, int gelu,
                  void *scratch);
 
+/// glibc: allocations of `bytes` or more get their own mapping, unmapped on free (mallopt
+/// M_MMAP_THRESHOLD; this also stops glibc from raising the threshold). Returns 1 on success,
+/// 0 on failure or where the C library is not glibc.
+int kd_set_mmap_threshold(int bytes);
+
 #ifdef __cplusplus
 }
 #endif
