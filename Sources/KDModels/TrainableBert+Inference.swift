@@ -48,6 +48,7 @@ extension TrainableBert {
   /// teacher's inference kernels on a snapshot of the current weights (`BertEncoder(snapshotOf:)`).
   /// The snapshot is rebuilt when a parameter was written since (`Parameter.version`) and dropped by
   /// the next training forward pass, so it never holds memory during training steps. Sets no taps.
+  /// Nil when the snapshot cannot run (the caller falls back to the training path).
   func inferenceLogits(_ batch: [[Int32]]) -> [Float]? {
     let versions = parameters.map(\.version)
     let threads = NNThreads.threads
@@ -61,12 +62,14 @@ extension TrainableBert {
         encoder = try BertEncoder(snapshotOf: self, threads: threads)
         inferenceSnapshot = (versions, encoder)
       }
-      let seqs = batch.map { s -> [Int32] in let c = clean(s); return c.isEmpty ? [Int32(config.padTokenId)] : c }
+      let seqs = cleanedBatch(batch)
       let out = try encoder.runChecked(seqs)
       layout = SequenceLayout(lengths: seqs.map(\.count))
       hiddenStates = []
       return out.logits
     } catch {
+      // Only an internal inconsistency can throw here (the sequences are cleaned); the caller then
+      // computes the same logits on the training path.
       return nil
     }
   }

@@ -181,10 +181,15 @@ public final class TrainableBert {
     return seq[0..<end].map { $0 >= 0 && $0 < v ? $0 : pad }
   }
 
+  /// Each sequence `clean`ed; an empty one becomes one pad token (the rows both forward paths run).
+  func cleanedBatch(_ batch: [[Int32]]) -> [[Int32]] {
+    batch.map { s -> [Int32] in let c = clean(s); return c.isEmpty ? [Int32(config.padTokenId)] : c }
+  }
+
   /// The final hidden states `[tokens × hidden]` of the packed batch (`layout` tells the rows of each sequence).
   public func encode(_ batch: [[Int32]], training: Bool) -> [Float] {
     if training { inferenceSnapshot = nil }
-    let seqs = batch.map { s -> [Int32] in let c = clean(s); return c.isEmpty ? [Int32(config.padTokenId)] : c }
+    let seqs = cleanedBatch(batch)
     let layout = SequenceLayout(lengths: seqs.map(\.count))
     self.layout = layout
     let T = layout.tokens
