@@ -5,11 +5,19 @@
 #include <malloc.h>
 #endif
 
-int kd_set_mmap_threshold(int bytes) {
+int kd_reuse_freed_buffers(int mmap_threshold, int trim_threshold) {
 #if defined(__GLIBC__)
-  return mallopt(M_MMAP_THRESHOLD, bytes);
+  return mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1;
 #else
-  (void)bytes;
+  (void)mmap_threshold; (void)trim_threshold;
+  return 0;
+#endif
+}
+
+int kd_release_free_memory(void) {
+#if defined(__GLIBC__)
+  return malloc_trim(0);
+#else
   return 0;
 #endif
 }

@@ -59,6 +59,9 @@ extension TrainableBert {
         encoder = s.encoder
       } else {
         inferenceSnapshot = nil
+        // Training -> inference (or new weights): the training steps' free buffers go back to
+        // the system before the snapshot and the evaluation buffers are allocated (`Allocator`).
+        Allocator.releaseFreeMemory()
         encoder = try BertEncoder(snapshotOf: self, threads: threads)
         inferenceSnapshot = (versions, encoder)
       }

@@ -188,7 +188,12 @@ public final class TrainableBert {
 
   /// The final hidden states `[tokens × hidden]` of the packed batch (`layout` tells the rows of each sequence).
   public func encode(_ batch: [[Int32]], training: Bool) -> [Float] {
-    if training { inferenceSnapshot = nil }
+    if training && inferenceSnapshot != nil {
+      // Inference -> training: the snapshot and the evaluation buffers are gone; their pages go
+      // back to the system rather than staying in the heap's holes (`Allocator`).
+      inferenceSnapshot = nil
+      Allocator.releaseFreeMemory()
+    }
     let seqs = cleanedBatch(batch)
     let layout = SequenceLayout(lengths: seqs.map(\.count))
     self.layout = layout

@@ -1,23 +1,39 @@
 import CKernels
 import Foundation
 
-/// How large buffers go back to the system.
+/// How a training process reuses its large buffers and when it gives memory back.
+///
+/// A training step allocates and frees the same activation buffers (up to 25 MB each for a
+/// 16 × 256 or 32 × 128 batch) every step. Served from the heap they are reused as they are; served
+/// by fresh mappings (glibc's behaviour for large blocks until its threshold has risen, or with a
+/// fixed low `M_MMAP_THRESHOLD`) every step faults in and zeroes their pages again. Measured on this
+/// 2-vCPU VM (BENCHMARKS.md, issue 13/14 allocator): a 1 MiB threshold made the default
+/// transformer student's step 1.44 s instead of 1.08–1.20 s and a fine-tuning epoch of 64 medical
+/// abstracts 16.3–17.8 s instead of 12.7–13.1 s.
+///
+/// The heap, however, keeps the holes of what a phase freed (the inference snapshot, evaluation
+/// buffers), and that raised a full transformer run's peak RSS by 20% (issue 13, memory). So
+/// training keeps its buffers (`reuseFreedBuffers`), and every change between training and
+/// inference hands the free heap pages back (`releaseFreeMemory`, `TrainableBert`).
 public enum Allocator {
-  /// Makes glibc serve every allocation of `threshold` bytes or more with its own mapping, unmapped
-  /// on free, instead of from the heap.
-  ///
-  /// glibc's default threshold starts at 128 KiB and rises, up to 32 MiB, each time a mapped block
-  /// is freed; from then on the training activations (up to 25 MB per buffer for a 32 × 128 batch)
-  /// come from the heap, and the heap does not shrink when a model, its inference snapshot and
-  /// the evaluation buffers are freed between epochs. Measured on the default transformer student,
-  /// medical_abstracts_tc, 6 epochs (BENCHMARKS.md, issue 13 memory): peak RSS 1,009,360 KB with
-  /// the default, 801,380 KB with a fixed 1 MiB threshold, same weights and results; a training step
-  /// took 1.03x the time (paired median of 3 runs, within their spread: fresh mappings fault their pages in).
-  /// A `MALLOC_MMAP_THRESHOLD_` in the environment is the user's choice and is left alone.
-  /// - Returns: whether the threshold was set (false off glibc, or when the environment sets it).
+  /// Blocks under 32 MiB (glibc's largest mmap threshold on 64-bit) come from the heap, and up to
+  /// 64 MiB of free space stays at the heap's top between steps (glibc's own ratio of 2).
+  /// A `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` in the environment is the user's
+  /// choice and is left alone.
+  /// - Returns: whether glibc took the settings (false off glibc, or when the environment sets them).
   @discardableResult
-  public static func releaseLargeBuffersOnFree(threshold: Int = 1 << 20) -> Bool {
-    guard ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil else { return false }
-    return kd_set_mmap_threshold(Int32(clamping: threshold)) == 1
+  public static func reuseFreedBuffers() -> Bool {
+    let env = ProcessInfo.processInfo.environment
+    guard env["MALLOC_MMAP_THRESHOLD_"] == nil, env["MALLOC_TRIM_THRESHOLD_"] == nil else { return false }
+    return kd_reuse_freed_buffers(32 << 20, 64 << 20) == 1
+  }
+
+  /// Gives the heap's free pages back to the system (glibc `malloc_trim(0)`: its top and the
+  /// holes inside it). Costs a walk of the heap and page faults on the next reuse, so it is called
+  /// between phases, not per step.
+  /// - Returns: whether any memory went back.
+  @discardableResult
+  public static func releaseFreeMemory() -> Bool {
+    kd_release_free_memory() == 1
   }
 }

@@ -17,10 +17,10 @@ struct KDTrainCommand: ParsableCommand {
   /// OpenBLAS 0.3.21 misdetects some CPUs (this VM's among them) and falls back to its SSE3
   /// kernels, which made the transformer student's steps 3x slower than PyTorch's: restart once
   /// with the right OPENBLAS_CORETYPE first, as kd-teacher-cache does (no-op when already set).
-  /// Large buffers are unmapped when freed (`Allocator`): a transformer run peaks 20% lower.
+  /// Training steps reuse their large buffers from the heap; phase changes give free pages back (`Allocator`).
   static func main() {
     BLAS.reexecWithFasterKernelsIfNeeded()
-    Allocator.releaseLargeBuffersOnFree()
+    Allocator.reuseFreedBuffers()
     DefaultCommandHelp.main(root: Self.self, default: Train.self)
   }
 }

@@ -2,11 +2,9 @@ import Foundation
 import KDTensor
 import XCTest
 
-/// `Allocator.releaseLargeBuffersOnFree` (kd-train calls it first): glibc takes the setting, and a
-/// freed large buffer's pages go back to the system at once. In a short test process glibc's own
-/// default often returns such pages too (it only keeps them once its threshold has risen and the
-/// heap has a hole, as after a few training epochs), so the measure of the effect is the full
-/// training run in BENCHMARKS.md (issue 13, memory: 1,009,360 KB -> 801,380 KB peak RSS).
+/// `Allocator` (kd-train's setting): training buffers come from the heap and are reused, and
+/// `releaseFreeMemory` hands the heap's free pages, holes included, back to the system at a
+/// phase change. The effect on a whole run (speed and peak RSS) is measured in BENCHMARKS.md.
 final class AllocatorTests: XCTestCase {
   /// Resident pages of this process (`/proc/self/statm`, second field), in bytes.
   func residentBytes() throws -> Int {
@@ -15,17 +13,12 @@ final class AllocatorTests: XCTestCase {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
   }
 
-  func testFreedBuffersLeaveTheResidentSet() throws {
+  func testFreedHeapBuffersGoBackAtAPhaseChange() throws {
     #if os(Linux)
-    XCTAssertTrue(Allocator.releaseLargeBuffersOnFree(), "glibc refused M_MMAP_THRESHOLD")
+    XCTAssertTrue(Allocator.reuseFreedBuffers(), "glibc refused the mmap and trim thresholds")
     let bytes = 8 << 20
-    // glibc's default raises its mmap threshold past a block's size when a mapped block that
-    // large is freed (up to 32 MiB); from then on such blocks come from the heap.
-    let warmUp = UnsafeMutablePointer<Float>.allocate(capacity: 2 * bytes / 4)
-    warmUp.initialize(repeating: 1, count: 2 * bytes / 4)
-    warmUp.deallocate()
-    // Several buffers as a training step's activations are, then a small block after them, so
-    // that freeing them leaves a hole the heap cannot give back by trimming its top.
+    // Six buffers as a training step's activations are (heap blocks now: under the threshold),
+    // then a small block after them, so that freeing them leaves a hole below the heap's top.
     var held: [UnsafeMutablePointer<Float>] = []
     for _ in 0..<6 {
       let p = UnsafeMutablePointer<Float>.allocate(capacity: bytes / 4)
@@ -36,8 +29,9 @@ final class AllocatorTests: XCTestCase {
     defer { pin.deallocate() }
     let before = try residentBytes()
     for p in held { p.deallocate() }
+    _ = Allocator.releaseFreeMemory()
     let after = try residentBytes()
-    XCTAssertGreaterThan(before - after, 5 * bytes, "freed 48 MiB, resident set \(before) -> \(after) bytes")
+    XCTAssertGreaterThan(before - after, 5 * bytes, "freed 48 MiB and trimmed, resident set \(before) -> \(after) bytes")
     #else
     throw XCTSkip("glibc only")
     #endif

@@ -69,10 +69,11 @@ void kd_amx_gemm(size_t m, size_t n0, size_t n1, size_t k, const float *a, size_
                  const void *packed, float *c, size_t ldc, int accumulate, const float *bias, int gelu,
                  void *scratch);
 
-/// glibc: allocations of `bytes` or more get their own mapping, unmapped on free (mallopt
-/// M_MMAP_THRESHOLD; this also stops glibc from raising the threshold). Returns 1 on success,
-/// 0 on failure or where the C library is not glibc.
-int kd_set_mmap_threshold(int bytes);
+/// glibc: serve blocks below `mmap_threshold` from the heap and keep up to `trim_threshold` free
+/// bytes at its top; 1 when glibc took both settings, 0 otherwise (or off glibc).
+int kd_reuse_freed_buffers(int mmap_threshold, int trim_threshold);
+/// glibc's malloc_trim(0): free heap pages go back to the system; 1 when some did.
+int kd_release_free_memory(void);
 
 #ifdef __cplusplus
 }
