@@ -92,7 +92,7 @@ let package = Package(
       swiftSettings: common),
     .executableTarget(
       name: "kd-train",
-      dependencies: ["KDCLI", "KDTrain", "KDExport", "KDStore", "KDTensor",
+      dependencies: ["KDCLI", "KDTrain", "KDExport", "KDModels", "KDStore", "KDTensor",
                      .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: common),
     .executableTarget(
@@ -121,7 +121,7 @@ let package = Package(
     .testTarget(name: "KDModelsTests", dependencies: ["KDModels", "KDTensor", "KDTokenizers", "KDTestSupport"],
                 resources: [.copy("Resources")], swiftSettings: common),
     .testTarget(name: "KDNNTests", dependencies: ["KDNN", "KDModels", "KDTensor", "KDTestSupport"], swiftSettings: common),
-    .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTensor", "KDTestSupport"], swiftSettings: common),
+    .testTarget(name: "KDTeacherTests", dependencies: ["KDTeacher", "KDTensor", "KDTokenizers", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDTrainTests", dependencies: ["KDTrain", "KDTestSupport"], swiftSettings: common),
     .testTarget(name: "KDCLITests", dependencies: ["KDTestSupport"], exclude: ["Resources"], swiftSettings: common),
     .testTarget(name: "KDExportTests", dependencies: ["KDExport", "KDTrain", "KDModels", "KDStore", "KDTokenizers", "KDTestSupport"],

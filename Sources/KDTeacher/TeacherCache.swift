@@ -1,6 +1,7 @@
 import Foundation
 import KDCore
 import KDStore
+import KDTokenizers
 
 /// How teacher logits are stored: chosen from the output count, or fixed.
 public enum StorageChoice: Sendable, Equatable {

@@ -105,10 +105,24 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
 }
 
 /// One labelled example, tokenized with the teacher's tokenizer.
+///
+/// Training reads `ids`, the first window (the text cut to max tokens, as Hugging Face truncates);
+/// validation, test and the LP-FT head fit read every window of the text and average (`TokenWindows`:
+/// `max tokens` per window, a quarter overlapping), as kd-teacher-cache scores long texts, so the
+/// epoch selection sees what the cached teacher will output.
 public struct FineTuneExample: Sendable, Equatable {
   public var exampleID: Int64
   public var ids: [Int32]
   public var label: Int
+  /// All windows of the text; `windows[0] == ids`.
+  public var windows: [[Int32]]
+
+  public init(exampleID: Int64, ids: [Int32], label: Int, windows: [[Int32]]? = nil) {
+    self.exampleID = exampleID
+    self.ids = ids
+    self.label = label
+    self.windows = windows ?? [ids]
+  }
 }
 
 /// A task's labelled rows for fine-tuning: train (after `--label-fraction`), validation, test.
@@ -124,7 +138,7 @@ public struct FineTuneData: Sendable {
   }
 
   /// Reads the task's single-label examples from `db` and tokenizes their text with the
-  /// teacher's tokenizer (`tokenizerPath`, cut to `maxTokens`).
+  /// teacher's tokenizer (`tokenizerPath`) into windows of `maxTokens` (`FineTuneExample`).
   /// - Throws: `KDError(.input)` naming the database for a missing or multi-label task, or a
   ///   split without labelled examples (train and validation are required).
   public static func load(db: String, task: String, tokenizerPath: String, options: FineTuneOptions) throws -> FineTuneData {
@@ -154,8 +168,9 @@ public struct FineTuneData: Sendable {
         let chunk = Array(labelled[i..<min(labelled.count, i + 512)])
         let inputs = try store.teacherInputs(chunk.map(\.exampleID), tokenizerID: nil)
         for (r, input) in zip(chunk, inputs) {
-          let ids = tokenizer.encode(input.text, addSpecialTokens: true, truncation: Truncation(maxLength: options.maxTokens), padding: nil).ids
-          out.append(FineTuneExample(exampleID: r.exampleID, ids: ids, label: r.classes[0]))
+          let all = tokenizer.encode(input.text, addSpecialTokens: true, truncation: nil, padding: nil).ids
+          let windows = TokenWindows.split(all, maxTokens: options.maxTokens)
+          out.append(FineTuneExample(exampleID: r.exampleID, ids: windows[0], label: r.classes[0], windows: windows))
         }
         i += chunk.count
       }
@@ -453,21 +468,19 @@ public final class TeacherFineTuner {
   /// selected model is never worse on validation than the frozen encoder with a fitted head.
   func fitHead(_ info: inout StateInfo) throws {
     let start = Date()
+    // Each example's features averaged over its windows: the classifier is linear, so the head
+    // applied to them is the average of the windows' logits, what `evaluate` and the cache compute.
     func features(_ rows: [FineTuneExample]) -> [Float] {
-      var out: [Float] = []
-      out.reserveCapacity(rows.count * bert.config.hiddenSize)
-      let order = rows.indices.sorted { rows[$0].ids.count < rows[$1].ids.count }
-      var byIndex = [[Float]](repeating: [], count: rows.count)
-      var i = 0
       let H = bert.config.hiddenSize
-      while i < order.count {
-        if shouldStop() { return [] }
-        let chunk = Array(order[i..<min(order.count, i + 32)])
-        let f = bert.classifierFeatures(chunk.map { rows[$0].ids }, training: false)
-        for (k, r) in chunk.enumerated() { byIndex[r] = Array(f[(k * H)..<((k + 1) * H)]) }
-        i += chunk.count
+      var out = [Float](repeating: 0, count: rows.count * H)
+      let done = forEachWindowBatch(rows, width: H, stop: shouldStop, run: { bert.classifierFeatures($0, training: false) }) { r, f in
+        for (j, v) in f.enumerated() { out[r * H + j] += v }
       }
-      for v in byIndex { out += v }
+      if !done { return [] }
+      for (r, e) in rows.enumerated() {
+        let n = Float(e.windows.count)
+        for j in 0..<H { out[r * H + j] /= n }
+      }
       return out
     }
     log("fitting the classifier on the frozen encoder's \(bert.classifierPooling.rawValue)-pooled\(bert.normalizePooled ? ", normalised," : "") features of \(data.train.count) training examples")
@@ -498,24 +511,42 @@ public final class TeacherFineTuner {
     try saveState(info)
   }
 
-  /// Metrics of the current weights on `examples` (no dropout).
+  /// Metrics of the current weights on `examples` (no dropout), each scored by the average of its
+  /// windows' logits, as kd-teacher-cache scores a long text.
   public func evaluate(_ examples: [FineTuneExample]) -> ClassificationMetrics {
     let C = data.labels.count
+    var logits = [Float](repeating: 0, count: examples.count * C)
+    forEachWindowBatch(examples, width: C, run: { bert.forward($0, training: false) }) { r, z in
+      for (j, v) in z.enumerated() { logits[r * C + j] += v }
+    }
     var acc = MetricsAccumulator(numClasses: C)
-    // Similar lengths together: fewer wasted cycles per batch.
-    let order = examples.indices.sorted { examples[$0].ids.count < examples[$1].ids.count }
-    var i = 0
-    while i < order.count {
-      let chunk = order[i..<min(order.count, i + 32)].map { examples[$0] }
-      let logits = bert.forward(chunk.map(\.ids), training: false)
-      for (k, e) in chunk.enumerated() {
-        let p = classSoftmax(logits[(k * C)..<((k + 1) * C)])
-        acc.add(probabilities: p[...], label: e.label, teacherClass: nil)
-        acc.addLoss(-Foundation.log(max(p[e.label], 1e-12)), count: 1)
-      }
-      i += chunk.count
+    for (r, e) in examples.enumerated() {
+      let n = Float(e.windows.count)
+      let p = classSoftmax(logits[(r * C)..<((r + 1) * C)].map { $0 / n }[...])
+      acc.add(probabilities: p[...], label: e.label, teacherClass: nil)
+      acc.addLoss(-Foundation.log(max(p[e.label], 1e-12)), count: 1)
     }
     return acc.result()
+  }
+
+  /// Runs every window of `examples` through `run` (`width` outputs per window), windows of
+  /// similar length together in batches of 32 (fewer wasted cycles), and hands each window's
+  /// outputs to `body` with its example's index. Returns false when `stop` ended it early.
+  @discardableResult
+  func forEachWindowBatch(_ examples: [FineTuneExample], width: Int, stop: () -> Bool = { false }, run: ([[Int32]]) -> [Float],
+                          _ body: (Int, ArraySlice<Float>) -> Void) -> Bool {
+    var items: [(example: Int, window: Int)] = []
+    for (r, e) in examples.enumerated() { for w in e.windows.indices { items.append((r, w)) } }
+    items.sort { examples[$0.example].windows[$0.window].count < examples[$1.example].windows[$1.window].count }
+    var i = 0
+    while i < items.count {
+      if stop() { return false }
+      let chunk = items[i..<min(items.count, i + 32)]
+      let out = run(chunk.map { examples[$0.example].windows[$0.window] })
+      for (k, item) in chunk.enumerated() { body(item.example, out[(k * width)..<((k + 1) * width)]) }
+      i += chunk.count
+    }
+    return true
   }
 
   /// The mean weighted cross-entropy of the training set under the current weights (no dropout).

@@ -3,6 +3,7 @@ import Foundation
 import KDCLI
 import KDCore
 import KDExport
+import KDModels
 import KDTrain
 
 /// `kd-train teacher`: fine-tunes a BERT teacher on a task's labels and writes a Hugging Face folder.
@@ -118,6 +119,12 @@ struct FineTune: ParsableCommand {
       }
       guard let tok else {
         throw KDError(.io, "no tokenizer.json or vocab.txt in the teacher folder (run `make models` for the default)", file: teacher, field: "--teacher")
+      }
+      // Windows longer than the teacher's positions would be cut again inside the model: split at most there.
+      let positions = try BertConfig.load(path: (teacher as NSString).appendingPathComponent("config.json")).maxPositionEmbeddings
+      if o.maxTokens > positions {
+        Log.info("--max-tokens \(o.maxTokens) is over the teacher's \(positions) positions; using \(positions)")
+        o.maxTokens = positions
       }
       let data = try FineTuneData.load(db: common.db, task: task, tokenizerPath: tok, options: o)
       Log.info("task \(task): \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test examples, "

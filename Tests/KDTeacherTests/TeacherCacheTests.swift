@@ -3,6 +3,7 @@ import KDCore
 import KDModels
 @testable import KDStore
 import KDTestSupport
+import KDTokenizers
 import Testing
 @testable import KDTeacher
 

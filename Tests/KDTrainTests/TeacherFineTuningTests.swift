@@ -117,6 +117,46 @@ final class TeacherFineTuningTests: XCTestCase {
     XCTAssertThrowsError(try auto.validate()) { XCTAssertEqual(($0 as? KDError)?.field, "--pooling") }
   }
 
+  /// Long texts: training reads the first `maxTokens` window, while the validation selection, the test
+  /// line and the LP-FT head see every window, averaged, as kd-teacher-cache scores a long text.
+  func testLongTextsAreScoredByTheAverageOfTheirWindows() throws {
+    let dir = try TemporaryDirectory()
+    var o = options()
+    o.maxTokens = 6
+    o.epochs = 1
+    o.headInit = "fit"
+    o.pooling = "mean"
+    let tuner = try makeTuner(dir, o)
+    for e in tuner.data.train + tuner.data.validation {
+      XCTAssertEqual(e.ids, e.windows[0])
+      XCTAssertTrue(e.windows.allSatisfy { $0.count <= 6 && $0.first == 2 && $0.last == 3 }, "\(e.windows)")
+    }
+    XCTAssertGreaterThan(tuner.data.validation.filter { $0.windows.count > 1 }.count, 20)
+    let r = try tuner.run()
+    let C = tuner.data.labels.count
+    func score(_ windows: (FineTuneExample) -> [[Int32]]) -> (accuracy: Double, loss: Double) {
+      var correct = 0, loss = 0.0
+      for e in tuner.data.validation {
+        let ws = windows(e)
+        var z = [Float](repeating: 0, count: C)
+        for w in ws {
+          let l = tuner.bert.forward([w], training: false)
+          for j in 0..<C { z[j] += l[j] / Float(ws.count) }
+        }
+        let p = classSoftmax(z[...])
+        if p.indices.max(by: { p[$0] < p[$1] }) == e.label { correct += 1 }
+        loss -= Foundation.log(Double(max(p[e.label], 1e-12)))
+      }
+      return (Double(correct) / Double(tuner.data.validation.count), loss / Double(tuner.data.validation.count))
+    }
+    let all = score(\.windows), first = score { [$0.ids] }
+    let got = tuner.evaluate(tuner.data.validation)
+    XCTAssertEqual(got.accuracy, all.accuracy, accuracy: 1e-9)
+    XCTAssertEqual(try XCTUnwrap(got.loss), all.loss, accuracy: 1e-4)
+    XCTAssertGreaterThan(abs(all.loss - first.loss), 1e-3, "the windows should change the score")
+    XCTAssertEqual(got.macroF1, r.bestValidationMacroF1, accuracy: 1e-9)
+  }
+
   /// A kill during epoch 1 after the fitted head resumes from the saved state, not from a new fit.
   func testResumeAfterTheFittedHead() throws {
     let dir = try TemporaryDirectory()
