@@ -61,6 +61,7 @@ extension TrainableBert {
         inferenceSnapshot = nil
         // Training -> inference (or new weights): the training steps' free buffers go back to
         // the system before the snapshot and the evaluation buffers are allocated (`Allocator`).
+        for l in layers { l.attention.releaseBuffers() }
         Allocator.releaseFreeMemory()
         encoder = try BertEncoder(snapshotOf: self, threads: threads)
         inferenceSnapshot = (versions, encoder)

@@ -65,7 +65,11 @@ public final class SelfAttention {
     var po = [0]
     for s in 0..<layout.count { po.append(po[s] + nh * layout.length(s) * layout.length(s)) }
     probOffsets = po
-    probs = [Float](repeating: 0, count: po[layout.count])
+    // The buffer is kept between training steps (`backward` empties it, keeping its capacity): at
+    // 16 × 256 tokens it is 50 MB per layer, over glibc's largest mmap threshold (32 MiB), so a new
+    // array would be a fresh mapping whose pages fault in every step. sgemm writes every block.
+    probs.removeAll(keepingCapacity: true)
+    probs.append(contentsOf: repeatElement(0, count: po[layout.count]))
     var ctx = [Float](repeating: 0, count: T * H)
     let scale = 1 / Float(dh).squareRoot()
     let items = layout.count * nh
@@ -189,7 +193,15 @@ public final class SelfAttention {
     q = []
     k = []
     values = []
-    probs = []
+    probs.removeAll(keepingCapacity: true)
     return dx
+  }
+
+  /// Frees the buffers kept between training steps (at a change from training to inference).
+  public func releaseBuffers() {
+    q = []
+    k = []
+    values = []
+    probs = []
   }
 }

@@ -16,8 +16,9 @@ import Foundation
 /// training keeps its buffers (`reuseFreedBuffers`), and every change between training and
 /// inference hands the free heap pages back (`releaseFreeMemory`, `TrainableBert`).
 public enum Allocator {
-  /// Blocks under 32 MiB (glibc's largest mmap threshold on 64-bit) come from the heap, and up to
-  /// 64 MiB of free space stays at the heap's top between steps (glibc's own ratio of 2).
+  /// Blocks under 32 MiB (glibc's largest mmap threshold on 64-bit) come from the heap, and free
+  /// space at the heap's top is never trimmed by `free` (a step frees hundreds of MB of activations
+  /// at once; trimmed, the next step would fault them in again), only by `releaseFreeMemory`.
   /// A `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` in the environment is the user's
   /// choice and is left alone.
   /// - Returns: whether glibc took the settings (false off glibc, or when the environment sets them).
@@ -25,7 +26,7 @@ public enum Allocator {
   public static func reuseFreedBuffers() -> Bool {
     let env = ProcessInfo.processInfo.environment
     guard env["MALLOC_MMAP_THRESHOLD_"] == nil, env["MALLOC_TRIM_THRESHOLD_"] == nil else { return false }
-    return kd_reuse_freed_buffers(32 << 20, 64 << 20) == 1
+    return kd_reuse_freed_buffers(32 << 20, Int32.max) == 1
   }
 
   /// Gives the heap's free pages back to the system (glibc `malloc_trim(0)`: its top and the
