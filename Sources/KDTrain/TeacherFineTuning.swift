@@ -16,8 +16,10 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
   public var layerDecay: Float = 1
   /// Token sequences are cut to this length (specials included).
   public var maxTokens = 256
-  /// `none`, `balanced` (n / (k · count)), or one weight per class, comma-separated.
-  public var classWeights = "none"
+  /// `none`, `balanced` (n / (k · count)), or one weight per class, comma-separated. `balanced` by
+  /// default, as kd-teacher-cache fits its heads: the LP-FT head is then the frozen teacher's own fit,
+  /// and the loss weighs classes as the selection's macro-F1 does.
+  public var classWeights = "balanced"
   public var batchSize = 16
   public var seed: UInt64 = 1
   /// Share of training labels kept (`LabelFraction`, the rule kd-teacher-cache and kd-train use).

@@ -61,8 +61,8 @@ struct FineTune: ParsableCommand {
   var layerDecay: Float = 1
   @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length (specials included).")
   var maxTokens = 256
-  @Option(name: .customLong("class-weights"), help: "Cross-entropy class weights: none, balanced, or one number per class (comma-separated).")
-  var classWeights = "none"
+  @Option(name: .customLong("class-weights"), help: "Cross-entropy class weights: none, balanced (n / (k · count), as kd-teacher-cache's fitted heads), or one number per class (comma-separated).")
+  var classWeights = "balanced"
   @Option(name: .customLong("batch-size"), help: "Examples per step.")
   var batchSize = 16
   @Option(help: "Seed of the classifier initialisation, shuffling and dropout.")

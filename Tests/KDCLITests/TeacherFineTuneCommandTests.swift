@@ -82,5 +82,26 @@ final class TeacherFineTuneCommandTests: XCTestCase {
     XCTAssertTrue(c.headJSON?.contains("\"pooled_embedding\"") ?? false, c.headJSON ?? "no head")
     XCTAssertTrue(c.headJSON?.contains("\"own\"") ?? false, c.headJSON ?? "no head")
     XCTAssertEqual(try FineTuneFixture.fingerprint(teacher), source)
+
+    // Epoch 0 (LP-FT's fitted head on the frozen encoder) is the head kd-teacher-cache fits, with the
+    // same defaults (balanced class weights, chosen on validation macro-F1), on the same pooled
+    // embedding: it scores on validation exactly what the cached frozen teacher does.
+    let st = dir.file("tiny-st")
+    try FileManager.default.copyItem(atPath: teacher, toPath: st)
+    try FileManager.default.createDirectory(atPath: st + "/1_Pooling", withIntermediateDirectories: true)
+    try Data(#"{"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": false}"#.utf8).write(to: URL(fileURLWithPath: st + "/1_Pooling/config.json"))
+    let frozenST = try runCommand(bin + "/kd-teacher-cache", ["--db", db, "--teacher", st, "--name", "frozen-st", "--task", "topic",
+                                                              "--retokenize", "--fit-head", "--threads", "1"])
+    XCTAssertEqual(frozenST.status, 0, frozenST.stderr)
+    let lp = try runCommand(bin + "/kd-train", ["teacher", "--db", db, "--task", "topic", "--teacher", st, "--out", dir.file("ft-st"),
+                                                "--epochs", "1", "--batch-size", "8", "--no-test", "--json"])
+    XCTAssertEqual(lp.status, 0, lp.stderr)
+    let lpJSON = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lp.stdout.utf8)) as? [String: Any])
+    let epoch0 = try XCTUnwrap((lpJSON["epochs"] as? [[String: Any]])?.first)
+    let fitted = try XCTUnwrap(try Store.open(path: db, readOnly: true).teacher(named: "frozen-st")?.headJSON)
+    let head = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(fitted.utf8)) as? [String: Any])
+    XCTAssertEqual(head["balanced"] as? Bool, true)
+    XCTAssertEqual(try XCTUnwrap(epoch0["validation_macro_f1"] as? Double), try XCTUnwrap(head["validation_macro_f1"] as? Double),
+                   accuracy: 1e-9, "\(epoch0) vs \(fitted)")
   }
 }
