@@ -197,11 +197,9 @@ public final class SelfAttention {
     return dx
   }
 
-  /// Frees the buffers kept between training steps (at a change from training to inference).
+  /// Frees the probabilities' buffer kept between training steps (at a change from training to
+  /// inference; the other forward caches are already freed by `backward`).
   public func releaseBuffers() {
-    q = []
-    k = []
-    values = []
     probs = []
   }
 }

@@ -14,7 +14,8 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
   public var epochs = 5
   /// Layer-wise learning-rate decay: layer `l` of `L` gets `lr · decay^(L − l)`, embeddings `lr · decay^(L+1)`. 1 = off.
   public var layerDecay: Float = 1
-  /// Token sequences are cut to this length (specials included).
+  /// Window length in tokens (specials included): training reads each text's first window,
+  /// evaluation and the LP-FT head fit average all of them (`FineTuneExample`).
   public var maxTokens = 256
   /// `none`, `balanced` (n / (k · count)), or one weight per class, comma-separated. `balanced` by
   /// default, as kd-teacher-cache fits its heads: the LP-FT head is then the frozen teacher's own fit,
@@ -473,17 +474,7 @@ public final class TeacherFineTuner {
     // Each example's features averaged over its windows: the classifier is linear, so the head
     // applied to them is the average of the windows' logits, what `evaluate` and the cache compute.
     func features(_ rows: [FineTuneExample]) -> [Float] {
-      let H = bert.config.hiddenSize
-      var out = [Float](repeating: 0, count: rows.count * H)
-      let done = forEachWindowBatch(rows, width: H, stop: shouldStop, run: { bert.classifierFeatures($0, training: false) }) { r, f in
-        for (j, v) in f.enumerated() { out[r * H + j] += v }
-      }
-      if !done { return [] }
-      for (r, e) in rows.enumerated() {
-        let n = Float(e.windows.count)
-        for j in 0..<H { out[r * H + j] /= n }
-      }
-      return out
+      averagedOverWindows(rows, width: bert.config.hiddenSize, stop: shouldStop) { bert.classifierFeatures($0, training: false) } ?? []
     }
     log("fitting the classifier on the frozen encoder's \(bert.classifierPooling.rawValue)-pooled\(bert.normalizePooled ? ", normalised," : "") features of \(data.train.count) training examples")
     let trainX = features(data.train)
@@ -517,38 +508,37 @@ public final class TeacherFineTuner {
   /// windows' logits, as kd-teacher-cache scores a long text.
   public func evaluate(_ examples: [FineTuneExample]) -> ClassificationMetrics {
     let C = data.labels.count
-    var logits = [Float](repeating: 0, count: examples.count * C)
-    forEachWindowBatch(examples, width: C, run: { bert.forward($0, training: false) }) { r, z in
-      for (j, v) in z.enumerated() { logits[r * C + j] += v }
-    }
+    let logits = averagedOverWindows(examples, width: C) { bert.forward($0, training: false) } ?? []
     var acc = MetricsAccumulator(numClasses: C)
     for (r, e) in examples.enumerated() {
-      let n = Float(e.windows.count)
-      let p = classSoftmax(logits[(r * C)..<((r + 1) * C)].map { $0 / n }[...])
+      let p = classSoftmax(logits[(r * C)..<((r + 1) * C)])
       acc.add(probabilities: p[...], label: e.label, teacherClass: nil)
       acc.addLoss(-Foundation.log(max(p[e.label], 1e-12)), count: 1)
     }
     return acc.result()
   }
 
-  /// Runs every window of `examples` through `run` (`width` outputs per window), windows of
-  /// similar length together in batches of 32 (fewer wasted cycles), and hands each window's
-  /// outputs to `body` with its example's index. Returns false when `stop` ended it early.
-  @discardableResult
-  func forEachWindowBatch(_ examples: [FineTuneExample], width: Int, stop: () -> Bool = { false }, run: ([[Int32]]) -> [Float],
-                          _ body: (Int, ArraySlice<Float>) -> Void) -> Bool {
+  /// `[examples × width]`: each example's `run` outputs (`width` per window) averaged over its
+  /// windows. Windows of similar length run together in batches of 32 (fewer wasted cycles).
+  /// Nil when `stop` ended it early.
+  func averagedOverWindows(_ examples: [FineTuneExample], width: Int, stop: () -> Bool = { false },
+                           run: ([[Int32]]) -> [Float]) -> [Float]? {
     var items: [(example: Int, window: Int)] = []
     for (r, e) in examples.enumerated() { for w in e.windows.indices { items.append((r, w)) } }
     items.sort { examples[$0.example].windows[$0.window].count < examples[$1.example].windows[$1.window].count }
+    var out = [Float](repeating: 0, count: examples.count * width)
     var i = 0
     while i < items.count {
-      if stop() { return false }
+      if stop() { return nil }
       let chunk = items[i..<min(items.count, i + 32)]
-      let out = run(chunk.map { examples[$0.example].windows[$0.window] })
-      for (k, item) in chunk.enumerated() { body(item.example, out[(k * width)..<((k + 1) * width)]) }
+      let y = run(chunk.map { examples[$0.example].windows[$0.window] })
+      for (k, item) in chunk.enumerated() {
+        let n = Float(examples[item.example].windows.count)
+        for j in 0..<width { out[item.example * width + j] += y[k * width + j] / n }
+      }
       i += chunk.count
     }
-    return true
+    return out
   }
 
   /// The mean weighted cross-entropy of the training set under the current weights (no dropout).

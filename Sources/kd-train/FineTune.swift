@@ -59,7 +59,7 @@ struct FineTune: ParsableCommand {
   var epochs = 5
   @Option(name: .customLong("layer-decay"), help: "Layer-wise learning-rate decay: layer l of L gets lr·decay^(L−l) (1: off).")
   var layerDecay: Float = 1
-  @Option(name: .customLong("max-tokens"), help: "Cut token sequences to this length (specials included).")
+  @Option(name: .customLong("max-tokens"), help: "Window length in tokens (specials included): training reads each text's first window; validation and test average all its windows.")
   var maxTokens = 256
   @Option(name: .customLong("class-weights"), help: "Cross-entropy class weights: none, balanced (n / (k · count), as kd-teacher-cache's fitted heads), or one number per class (comma-separated).")
   var classWeights = "balanced"
