@@ -20,10 +20,14 @@ public final class SelfAttention {
   public private(set) var k: [Float] = []
   public private(set) var values: [Float] = []
   public private(set) var layout = SequenceLayout(offsets: [0])
-  /// Attention probabilities: for sequence `s` and head `h`, an `n×n` block at `probOffsets[s] + h·n²`.
+  /// Attention probabilities: for sequence `s` and head `h`, an `m×n` block at `probOffsets[s] + h·m·n`
+  /// (`m` = n query rows, or 1 with `firstRowOnly`).
   public private(set) var probs: [Float] = []
   public private(set) var probOffsets: [Int] = [0]
   var rows = 0
+  /// Whether the last forward pass ran only each sequence's first query row (`[CLS]`): Q, the
+  /// probabilities and the context then have one row per sequence, K and V one per token.
+  public private(set) var firstRowOnly = false
   /// An extra gradient on the attention scores (pre-softmax logits, after scaling), laid out as `probs`,
   /// added by the next `backward` and then cleared (attention-distribution distillation, MiniLM).
   public var extraScoreGradient: [Float]?
@@ -47,30 +51,42 @@ public final class SelfAttention {
 
   public var parameters: [Parameter] { query.parameters + key.parameters + value.parameters }
 
-  /// The `n×n` attention distribution of one sequence and head after the last forward pass.
+  /// The `n×n` attention distribution of one sequence and head after the last forward pass
+  /// (`1×n`, the first row's, after a `firstRowOnly` pass).
   public func probabilities(sequence s: Int, head h: Int) -> ArraySlice<Float> {
-    let n = layout.length(s)
-    let o = probOffsets[s] + h * n * n
-    return probs[o..<(o + n * n)]
+    let n = layout.length(s), m = firstRowOnly ? 1 : n
+    let o = probOffsets[s] + h * m * n
+    return probs[o..<(o + m * n)]
   }
 
   /// Context vectors `[tokens × hidden]` (heads side by side, as Hugging Face).
-  public func forward(_ x: [Float], layout: SequenceLayout, training: Bool) -> [Float] {
+  ///
+  /// With `firstRowOnly`, only each sequence's first token (`[CLS]`) queries: the result is
+  /// `[sequences × hidden]`, the rows the full pass would give at each sequence's first token, for
+  /// a quarter of the projections' work and 1/n of the attention's. Keys and values still come
+  /// from every token, and `backward` returns the gradient of all of `x`. A `[CLS]`-pooled
+  /// classifier reads nothing else of the last layer.
+  public func forward(_ x: [Float], layout: SequenceLayout, training: Bool, firstRowOnly: Bool = false) -> [Float] {
     let T = layout.tokens, H = hidden, nh = heads, dh = headSize
-    q = query.forward(x, rows: T, training: training)
+    let R = firstRowOnly ? layout.count : T
+    q = query.forward(firstRowOnly ? layout.firstRows(of: x, width: H) : x, rows: R, training: training)
     k = key.forward(x, rows: T, training: training)
     values = value.forward(x, rows: T, training: training)
     self.layout = layout
+    self.firstRowOnly = firstRowOnly
     rows = T
     var po = [0]
-    for s in 0..<layout.count { po.append(po[s] + nh * layout.length(s) * layout.length(s)) }
+    for s in 0..<layout.count {
+      let n = layout.length(s)
+      po.append(po[s] + nh * (firstRowOnly ? 1 : n) * n)
+    }
     probOffsets = po
     // The buffer is kept between training steps (`backward` empties it, keeping its capacity): at
     // 16 × 256 tokens it is 50 MB per layer, over glibc's largest mmap threshold (32 MiB), so a new
     // array would be a fresh mapping whose pages fault in every step. sgemm writes every block.
     probs.removeAll(keepingCapacity: true)
     probs.append(contentsOf: repeatElement(0, count: po[layout.count]))
-    var ctx = [Float](repeating: 0, count: T * H)
+    var ctx = [Float](repeating: 0, count: R * H)
     let scale = 1 / Float(dh).squareRoot()
     let items = layout.count * nh
     let workers = min(NNThreads.threads, items)
@@ -88,11 +104,12 @@ public final class SelfAttention {
                 while item < items {
                   let s = item / nh, h = item % nh
                   let o = layout.offsets[s], n = layout.length(s)
-                  let S = P.p + po[s] + h * n * n
-                  BLAS.sgemm(transB: true, m: n, n: n, k: dh, alpha: scale, a: Q + o * H + h * dh, lda: H,
+                  let m = firstRowOnly ? 1 : n, qo = firstRowOnly ? s : o
+                  let S = P.p + po[s] + h * m * n
+                  BLAS.sgemm(transB: true, m: m, n: n, k: dh, alpha: scale, a: Q + qo * H + h * dh, lda: H,
                              b: K + o * H + h * dh, ldb: H, c: S, ldc: n)
-                  Kernels.softmaxRowsInPlace(S, rows: n, cols: n, stride: n)
-                  BLAS.sgemm(m: n, n: dh, k: n, a: S, lda: n, b: Vv + o * H + h * dh, ldb: H, c: C.p + o * H + h * dh, ldc: H)
+                  Kernels.softmaxRowsInPlace(S, rows: m, cols: n, stride: n)
+                  BLAS.sgemm(m: m, n: dh, k: n, a: S, lda: n, b: Vv + o * H + h * dh, ldb: H, c: C.p + qo * H + h * dh, ldc: H)
                   item += workers
                 }
               }
@@ -105,10 +122,13 @@ public final class SelfAttention {
     return ctx
   }
 
-  /// Gradient of the input `x` from the gradient of the context vectors.
+  /// Gradient of the input `x` `[tokens × hidden]` from the gradient of the context vectors (one
+  /// row per sequence after a `firstRowOnly` pass).
   public func backward(_ dctx: [Float]) -> [Float] {
     let T = rows, H = hidden, nh = heads, dh = headSize
-    var dq = [Float](repeating: 0, count: T * H), dk = dq, dv = dq
+    let firstRowOnly = self.firstRowOnly
+    var dk = [Float](repeating: 0, count: T * H), dv = dk
+    var dq = [Float](repeating: 0, count: (firstRowOnly ? layout.count : T) * H)
     let scale = 1 / Float(dh).squareRoot()
     let items = layout.count * nh
     let workers = min(NNThreads.threads, items)
@@ -139,27 +159,28 @@ public final class SelfAttention {
                         while item < items {
                           let s = item / nh, h = item % nh
                           let o = layout.offsets[s], n = layout.length(s)
-                          let P = Pr + po[s] + h * n * n
-                          let col = o * H + h * dh
+                          let m = firstRowOnly ? 1 : n
+                          let P = Pr + po[s] + h * m * n
+                          let col = o * H + h * dh, qcol = (firstRowOnly ? s : o) * H + h * dh
                           // dV = Pᵀ · dctx
-                          BLAS.sgemm(transA: true, m: n, n: dh, k: n, a: P, lda: n, b: DC + col, ldb: H, c: DV.p + col, ldc: H)
+                          BLAS.sgemm(transA: true, m: n, n: dh, k: m, a: P, lda: n, b: DC + qcol, ldb: H, c: DV.p + col, ldc: H)
                           // dP = dctx · Vᵀ
-                          BLAS.sgemm(transB: true, m: n, n: n, k: dh, a: DC + col, lda: H, b: Vv + col, ldb: H, c: dP, ldc: n)
+                          BLAS.sgemm(transB: true, m: m, n: n, k: dh, a: DC + qcol, lda: H, b: Vv + col, ldb: H, c: dP, ldc: n)
                           // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale
-                          for i in 0..<n {
+                          for i in 0..<m {
                             let pr = P + i * n, dr = dP + i * n
                             var dot: Float = 0
                             for j in 0..<n { dot += pr[j] * dr[j] }
                             if hasExtra, let E {
-                              let er = E + po[s] + h * n * n + i * n
+                              let er = E + po[s] + h * m * n + i * n
                               for j in 0..<n { dr[j] = (pr[j] * (dr[j] - dot) + er[j]) * scale }
                             } else {
                               for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) * scale }
                             }
                           }
                           // dQ = dS · K, dK = dSᵀ · Q
-                          BLAS.sgemm(m: n, n: dh, k: n, a: dP, lda: n, b: K + col, ldb: H, c: DQ.p + col, ldc: H)
-                          BLAS.sgemm(transA: true, m: n, n: dh, k: n, a: dP, lda: n, b: Q + col, ldb: H, c: DK.p + col, ldc: H)
+                          BLAS.sgemm(m: m, n: dh, k: n, a: dP, lda: n, b: K + col, ldb: H, c: DQ.p + qcol, ldc: H)
+                          BLAS.sgemm(transA: true, m: n, n: dh, k: m, a: dP, lda: n, b: Q + qcol, ldb: H, c: DK.p + col, ldc: H)
                           item += workers
                         }
                       }
@@ -176,7 +197,8 @@ public final class SelfAttention {
     BLAS.setThreads(NNThreads.threads)
     for (extra, i) in [(extraQueryGradient, 0), (extraKeyGradient, 1), (extraValueGradient, 2)] {
       guard let g = extra else { continue }
-      precondition(g.count == dq.count, "SelfAttention: extra projection gradient of \(g.count) values for \(dq.count)")
+      let expected = i == 0 ? dq.count : dk.count
+      precondition(g.count == expected, "SelfAttention: extra projection gradient of \(g.count) values for \(expected)")
       switch i {
       case 0: for j in dq.indices { dq[j] += g[j] }
       case 1: for j in dk.indices { dk[j] += g[j] }
@@ -186,9 +208,14 @@ public final class SelfAttention {
     extraQueryGradient = nil
     extraKeyGradient = nil
     extraValueGradient = nil
-    var dx = query.backward(dq)
-    let dxk = key.backward(dk), dxv = value.backward(dv)
-    for i in dx.indices { dx[i] += dxk[i] + dxv[i] }
+    var dx = key.backward(dk)
+    let dxv = value.backward(dv), dxq = query.backward(dq)
+    if firstRowOnly {
+      for i in dx.indices { dx[i] += dxv[i] }
+      layout.addFirstRows(dxq, into: &dx, width: H)
+    } else {
+      for i in dx.indices { dx[i] += dxq[i] + dxv[i] }
+    }
     // The forward caches (taps included) are spent: free them before the next forward or evaluation.
     q = []
     k = []

@@ -26,6 +26,24 @@ public struct SequenceLayout: Sendable, Equatable {
   public var tokens: Int { offsets[offsets.count - 1] }
   @inlinable public func length(_ i: Int) -> Int { offsets[i + 1] - offsets[i] }
   public var maxLength: Int { (0..<count).map(length).max() ?? 0 }
+
+  /// Each sequence's first row of a `[tokens × width]` activation: `[count × width]`.
+  public func firstRows(of x: [Float], width: Int) -> [Float] {
+    var r = [Float](repeating: 0, count: count * width)
+    for s in 0..<count {
+      let o = offsets[s] * width
+      for j in 0..<width { r[s * width + j] = x[o + j] }
+    }
+    return r
+  }
+
+  /// Adds `rows` `[count × width]` to each sequence's first row of `x` `[tokens × width]`.
+  public func addFirstRows(_ rows: [Float], into x: inout [Float], width: Int) {
+    for s in 0..<count {
+      let o = offsets[s] * width
+      for j in 0..<width { x[o + j] += rows[s * width + j] }
+    }
+  }
 }
 
 /// The one thread policy of the network layer: dense products use OpenBLAS

@@ -46,6 +46,8 @@ public final class IntermediateDistillation {
                           attentionWeight: Float, seed: UInt64) throws {
     try self.init(studentConfig: student.bert.config, teacherDirectory: teacherDirectory, layerMap: layerMap,
                   hiddenWeight: hiddenWeight, attentionWeight: attentionWeight, seed: seed)
+    // The losses read every row of the student's last hidden state and attention.
+    student.bert.lastLayerCLSOnly = false
   }
 
   /// - Parameter relationHeads: nil: the largest count up to the teacher's heads that divides both widths.

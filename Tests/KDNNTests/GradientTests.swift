@@ -150,6 +150,50 @@ final class GradientTests: XCTestCase {
     checkInput(&x, dx, entries: Array(0..<72), loss: f)
   }
 
+  /// Only the first row of each sequence queries (`firstRowOnly`): those rows equal the full pass's,
+  /// and the gradient of every input row and parameter passes the finite-difference check.
+  func testSelfAttentionFirstRowOnly() {
+    var rng = NNRandom(seed: 17)
+    let att = SelfAttention(prefix: "a", hidden: 8, heads: 2, rng: &rng)
+    for p in att.parameters { for i in p.value.indices { p.value[i] *= 10 } }
+    let layout = SequenceLayout(lengths: [3, 5, 1])
+    var x = probe(9 * 8, seed: 18)
+    let full = att.forward(x, layout: layout, training: true)
+    let first = att.forward(x, layout: layout, training: true, firstRowOnly: true)
+    XCTAssertEqual(first.count, 3 * 8)
+    for (a, b) in zip(first, layout.firstRows(of: full, width: 8)) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+    XCTAssertEqual(att.probabilities(sequence: 1, head: 1).count, 5)
+    let r = probe(3 * 8, seed: 19)
+    let dx = att.backward(r)
+    XCTAssertEqual(dx.count, 9 * 8)
+    let f = { (x: [Float]) in self.dot(att.forward(x, layout: layout, training: true, firstRowOnly: true), r) }
+    for p in att.parameters { check(p, entries: Array(stride(from: 0, to: p.count, by: 3))) { f(x) } }
+    checkInput(&x, dx, entries: Array(0..<72), loss: f)
+  }
+
+  /// The last layer on `[CLS]` rows only (the default with `[CLS]` pooling) gives the full pass's
+  /// logits and every parameter's gradient.
+  func testLastLayerOnCLSRowsMatchesTheFullPass() throws {
+    func run(clsOnly: Bool) throws -> (logits: [Float], grads: [[Float]]) {
+      let bert = try TrainableBert(config: tinyConfig(), seed: 5)
+      bert.lastLayerCLSOnly = clsOnly
+      for p in bert.parameters where !p.name.contains("LayerNorm") { for i in p.value.indices { p.value[i] *= 10 } }
+      let batch: [[Int32]] = [[1, 5, 9, 4, 2, 0, 0], [1, 7, 2, 0, 0, 0, 0], [1, 3, 3, 8, 6, 11, 2]]
+      for p in bert.parameters { p.zeroGrad() }
+      let z = bert.forward(batch, training: true)
+      bert.backward(probe(9, seed: 14))
+      return (z, bert.parameters.map(\.grad))
+    }
+    let full = try run(clsOnly: false), cls = try run(clsOnly: true)
+    XCTAssertEqual(full.logits.count, cls.logits.count)
+    for (a, b) in zip(full.logits, cls.logits) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+    for (g, h) in zip(full.grads, cls.grads) {
+      let scale = max(1, g.map(abs).max() ?? 0)
+      for (a, b) in zip(g, h) { XCTAssertEqual(a, b, accuracy: 1e-4 * scale) }
+    }
+    XCTAssertGreaterThan(full.grads.joined().map(abs).max() ?? 0, 0)
+  }
+
   /// The score gradient hook (attention-distribution distillation): KL(t ‖ p) against fixed targets.
   func testAttentionDistributionLossGradient() {
     var rng = NNRandom(seed: 15)
