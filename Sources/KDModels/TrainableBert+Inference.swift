@@ -52,7 +52,6 @@ extension TrainableBert {
   func inferenceLogits(_ batch: [[Int32]]) -> [Float]? {
     let versions = parameters.map(\.version)
     let threads = NNThreads.threads
-    defer { BLAS.setThreads(threads) }  // the encoder runs OpenBLAS single-threaded per worker
     do {
       let encoder: BertEncoder
       if let s = inferenceSnapshot, s.versions == versions, s.encoder.threads == threads {

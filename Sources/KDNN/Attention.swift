@@ -90,8 +90,6 @@ public final class SelfAttention {
     let scale = 1 / Float(dh).squareRoot()
     let items = layout.count * nh
     let workers = min(NNThreads.threads, items)
-    BLAS.setThreads(1)
-    defer { BLAS.setThreads(NNThreads.threads) }
     q.withUnsafeBufferPointer { qp in
       k.withUnsafeBufferPointer { kp in
         values.withUnsafeBufferPointer { vp in
@@ -138,7 +136,6 @@ public final class SelfAttention {
     let extra = extraScoreGradient ?? []
     extraScoreGradient = nil
     let hasExtra = !extra.isEmpty
-    BLAS.setThreads(1)
     q.withUnsafeBufferPointer { qp in
       k.withUnsafeBufferPointer { kp in
         values.withUnsafeBufferPointer { vp in
@@ -194,7 +191,6 @@ public final class SelfAttention {
         }
       }
     }
-    BLAS.setThreads(NNThreads.threads)
     for (extra, i) in [(extraQueryGradient, 0), (extraKeyGradient, 1), (extraValueGradient, 2)] {
       guard let g = extra else { continue }
       let expected = i == 0 ? dq.count : dk.count

@@ -50,8 +50,8 @@ public final class Dense {
       }
       x.withUnsafeBufferPointer { xp in
         weight.value.withUnsafeBufferPointer { wp in
-          BLAS.sgemm(transB: true, m: rows, n: o, k: i, a: xp.baseAddress!, lda: i, b: wp.baseAddress!, ldb: i,
-                     beta: bias == nil ? 0 : 1, c: yb, ldc: o)
+          nnSgemm(transB: true, m: rows, n: o, k: i, a: xp.baseAddress!, lda: i, b: wp.baseAddress!, ldb: i,
+                  beta: bias == nil ? 0 : 1, c: yb, ldc: o)
         }
       }
     }
@@ -72,7 +72,7 @@ public final class Dense {
       input.withUnsafeBufferPointer { xp in
         weight.grad.withUnsafeMutableBufferPointer { gp in
           // dW[o×i] += dyᵀ · x
-          BLAS.sgemm(transA: true, m: o, n: i, k: n, a: d, lda: o, b: xp.baseAddress!, ldb: i, beta: 1, c: gp.baseAddress!, ldc: i)
+          nnSgemm(transA: true, m: o, n: i, k: n, a: d, lda: o, b: xp.baseAddress!, ldb: i, beta: 1, c: gp.baseAddress!, ldc: i)
         }
       }
       if let b = bias {
@@ -82,7 +82,7 @@ public final class Dense {
       }
       weight.value.withUnsafeBufferPointer { wp in
         dx.withUnsafeMutableBufferPointer { xp in
-          BLAS.sgemm(m: n, n: i, k: o, a: d, lda: o, b: wp.baseAddress!, ldb: i, c: xp.baseAddress!, ldc: i)
+          nnSgemm(m: n, n: i, k: o, a: d, lda: o, b: wp.baseAddress!, ldb: i, c: xp.baseAddress!, ldc: i)
         }
       }
     }

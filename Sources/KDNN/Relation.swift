@@ -33,8 +33,6 @@ public enum RelationDistillation {
     var scratch = [Float](repeating: 0, count: workers * 3 * maxN * maxN)
     var partial = [Double](repeating: 0, count: workers)
     let ss = 1 / Float(ds).squareRoot(), st = 1 / Float(dt).squareRoot()
-    BLAS.setThreads(1)
-    defer { BLAS.setThreads(NNThreads.threads) }
     student.withUnsafeBufferPointer { sp in
       teacher.withUnsafeBufferPointer { tp in
         grad.withUnsafeMutableBufferPointer { gp in

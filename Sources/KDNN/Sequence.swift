@@ -46,18 +46,40 @@ public struct SequenceLayout: Sendable, Equatable {
   }
 }
 
-/// The one thread policy of the network layer: dense products use OpenBLAS
-/// with `threads` threads; per-(sequence, head) attention products and
-/// element-wise passes are split over `threads` workers, with OpenBLAS on one
-/// thread meanwhile (many small products run slower with threaded BLAS,
-/// ../shared/PLATFORM.md).
+/// The one thread policy of the network layer: `threads` workers, OpenBLAS on one thread.
+/// Dense products split their output rows over the workers (`nnSgemm`); per-(sequence, head)
+/// attention products and element-wise passes split their items. OpenBLAS's own threads would
+/// spin (`sched_yield`) between calls and compete with kd's workers on a 2-core machine: with
+/// them, a transformer student's step was 1.04–1.16× slower (BENCHMARKS.md, issue 13), and many
+/// small products run slower with threaded BLAS (../shared/PLATFORM.md).
 public enum NNThreads {
   nonisolated(unsafe) public static var threads = 1
 
-  /// Sets the worker count (and OpenBLAS's thread count) for training and inference.
+  /// Sets the worker count for training and inference (OpenBLAS stays on one thread).
   public static func set(_ n: Int) {
     threads = max(1, n)
-    BLAS.setThreads(threads)
+    BLAS.setThreads(1)
+  }
+}
+
+/// `C = α·op(A)·op(B) + β·C` (row-major, `op` a transpose when asked) with C's rows split over
+/// `NNThreads.threads` workers, each an OpenBLAS call on one thread; serial below `minRows` rows
+/// per worker.
+public func nnSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+                    c: UnsafeMutablePointer<Float>, ldc: Int, minRows: Int = 32) {
+  let w = max(1, min(NNThreads.threads, m / max(1, minRows)))
+  guard w > 1 else {
+    BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    return
+  }
+  let C = UnsafeSendablePointer(c)
+  nnParallel(w) { t in
+    let m0 = m * t / w, m1 = m * (t + 1) / w
+    guard m1 > m0 else { return }
+    // Row m0 of op(A): row m0 of A, or column m0 of the stored Aᵀ.
+    BLAS.sgemm(transA: transA, transB: transB, m: m1 - m0, n: n, k: k, alpha: alpha, a: transA ? a + m0 : a + m0 * lda, lda: lda,
+               b: b, ldb: ldb, beta: beta, c: C.p + m0 * ldc, ldc: ldc)
   }
 }
 

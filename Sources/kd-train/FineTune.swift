@@ -4,6 +4,7 @@ import KDCLI
 import KDCore
 import KDExport
 import KDModels
+import KDNN
 import KDTrain
 
 /// `kd-train teacher`: fine-tunes a BERT teacher on a task's labels and writes a Hugging Face folder.
@@ -93,6 +94,8 @@ struct FineTune: ParsableCommand {
   var state: String?
   @Flag(help: "Ignore a saved state and start over.")
   var restart = false
+  @Option(help: "Worker threads (0: all cores).")
+  var threads = 0
   @Flag(help: "Replace an existing --out.")
   var force = false
   @Flag(name: .customLong("no-test"), help: "Skip the evaluation on the test split.")
@@ -109,6 +112,7 @@ struct FineTune: ParsableCommand {
       o.dropout = dropout; o.checkpointEvery = checkpointEvery; o.limit = limit; o.evaluateTest = !noTest
       o.pooling = pooling; o.headInit = headInit
       try o.validate()
+      guard threads >= 0 else { throw KDError(.usage, "\(threads): expected 0 (all cores) or more threads", field: "--threads") }
       if FileManager.default.fileExists(atPath: out) && !force {
         throw KDError(.usage, "the output already exists (pass --force to replace it)", file: out, field: "--out")
       }
@@ -130,6 +134,7 @@ struct FineTune: ParsableCommand {
       Log.info("task \(task): \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test examples, "
                  + "\(data.labels.count) classes; teacher \(teacher)")
       let stateDir = state ?? (out + ".kd-state")
+      NNThreads.set(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
       let tuner = try TeacherFineTuner(teacherDirectory: teacher, data: data, options: o, stateDirectory: stateDir)
       tuner.log = { Log.info($0) }
       tuner.shouldStop = { Interruption.shared.requested }

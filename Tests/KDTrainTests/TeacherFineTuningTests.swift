@@ -30,7 +30,9 @@ final class TeacherFineTuningTests: XCTestCase {
 
   func testFineTuningReducesTrainingLossAndLeavesTheSourceUnchanged() throws {
     let dir = try TemporaryDirectory()
-    let tuner = try makeTuner(dir, options())
+    var o = options()
+    o.epochs = 6
+    let tuner = try makeTuner(dir, o)
     let before = try FineTuneFixture.fingerprint(dir.file("tiny-teacher"))
     XCTAssertEqual(tuner.data.train.count, 120)
     XCTAssertEqual(tuner.data.validation.count, 30)
@@ -41,7 +43,7 @@ final class TeacherFineTuningTests: XCTestCase {
     let result = try tuner.run()
     let loss1 = tuner.trainingLoss()
     XCTAssertLessThan(loss1, loss0 * 0.8, "training loss \(loss0) → \(loss1)")
-    XCTAssertEqual(result.epochs.count, 4)
+    XCTAssertEqual(result.epochs.count, 6)
     XCTAssertGreaterThan(result.bestValidationMacroF1, 0.5)
     XCTAssertNotNil(result.test)
     XCTAssertEqual(try FineTuneFixture.fingerprint(dir.file("tiny-teacher")), before, "the source teacher folder changed")

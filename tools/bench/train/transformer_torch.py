@@ -23,6 +23,7 @@ ap.add_argument("--batch", type=int, default=32)
 ap.add_argument("--seq", type=int, default=128)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--steps", type=int, default=10)
+ap.add_argument("--bf16", action="store_true", help="torch.autocast(cpu, bfloat16): bf16 matmuls, fp32 weights and optimizer")
 a = ap.parse_args()
 
 torch.set_num_threads(a.threads)
@@ -47,7 +48,8 @@ labels = torch.randint(0, a.classes, (a.batch,))
 
 def step():
     opt.zero_grad(set_to_none=True)
-    out = model(input_ids=ids, attention_mask=mask, labels=labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
     out.loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
@@ -67,6 +69,6 @@ with torch.inference_mode():
         t0 = time.perf_counter()
         model(input_ids=ids, attention_mask=mask)
         inf.append(time.perf_counter() - t0)
-print(json.dumps({"torch": torch.__version__, "threads": a.threads, "step_seconds": times,
+print(json.dumps({"torch": torch.__version__, "threads": a.threads, "bf16": a.bf16, "step_seconds": times,
                   "step_median_s": statistics.median(times), "inference_median_s": statistics.median(inf),
                   "inference_examples_per_s": a.batch / statistics.median(inf)}))
