@@ -86,7 +86,7 @@ public final class SelfAttention {
     // array would be a fresh mapping whose pages fault in every step. sgemm writes every block.
     probs.removeAll(keepingCapacity: true)
     probs.append(contentsOf: repeatElement(0, count: po[layout.count]))
-    var ctx = [Float](repeating: 0, count: R * H)
+    var ctx = uninitializedFloats(R * H)  // every (sequence, head) block is written by sgemm (β = 0)
     let scale = 1 / Float(dh).squareRoot()
     let items = layout.count * nh
     let workers = min(NNThreads.threads, items)
@@ -125,8 +125,9 @@ public final class SelfAttention {
   public func backward(_ dctx: [Float]) -> [Float] {
     let T = rows, H = hidden, nh = heads, dh = headSize
     let firstRowOnly = self.firstRowOnly
-    var dk = [Float](repeating: 0, count: T * H), dv = dk
-    var dq = [Float](repeating: 0, count: (firstRowOnly ? layout.count : T) * H)
+    // Every (sequence, head) block of these is written by sgemm (β = 0).
+    var dk = uninitializedFloats(T * H), dv = uninitializedFloats(T * H)
+    var dq = uninitializedFloats((firstRowOnly ? layout.count : T) * H)
     let scale = 1 / Float(dh).squareRoot()
     let items = layout.count * nh
     let workers = min(NNThreads.threads, items)

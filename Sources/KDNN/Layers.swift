@@ -40,8 +40,9 @@ public final class Dense {
 
   public func forward(_ x: [Float], rows: Int, training: Bool) -> [Float] {
     precondition(x.count == rows * inputSize, "Dense \(weight.name): \(x.count) inputs for \(rows)×\(inputSize)")
-    var y = [Float](repeating: 0, count: rows * outputSize)
-    guard rows > 0 else { return y }
+    guard rows > 0 else { return [] }
+    // Every element is written below (the bias rows, or sgemm with β = 0): no zero fill.
+    var y = uninitializedFloats(rows * outputSize)
     let o = outputSize, i = inputSize
     y.withUnsafeMutableBufferPointer { yp in
       let yb = yp.baseAddress!
@@ -65,8 +66,8 @@ public final class Dense {
   public func backward(_ dy: [Float]) -> [Float] {
     let o = outputSize, i = inputSize, n = rows
     precondition(dy.count == n * o, "Dense \(weight.name): gradient size")
-    var dx = [Float](repeating: 0, count: n * i)
-    guard n > 0 else { return dx }
+    guard n > 0 else { return [] }
+    var dx = uninitializedFloats(n * i)  // sgemm with β = 0 writes every element
     dy.withUnsafeBufferPointer { dp in
       let d = dp.baseAddress!
       input.withUnsafeBufferPointer { xp in
@@ -304,18 +305,30 @@ public final class Dropout {
   }
   public func forward(_ x: [Float], training: Bool) -> [Float] {
     guard training && p > 0 else { keep = []; return x }
-    let scale = 1 / (1 - p)
-    keep = (0..<x.count).map { _ in rng.unit() < p ? 0 : scale }
-    var y = x
-    for i in y.indices { y[i] *= keep[i] }
-    return y
+    let scale = 1 / (1 - p), p = self.p, n = x.count
+    // The same draws in the same order as a `map`, without its per-element closure and checks.
+    keep = [Float](unsafeUninitializedCapacity: n) { k, count in
+      for i in 0..<n { k[i] = rng.unit() < p ? 0 : scale }
+      count = n
+    }
+    return Dropout.scaled(x, by: keep)
   }
   public func backward(_ dy: [Float]) -> [Float] {
     guard !keep.isEmpty else { return dy }
-    var dx = dy
-    for i in dx.indices { dx[i] *= keep[i] }
+    let dx = Dropout.scaled(dy, by: keep)
     keep = []
     return dx
+  }
+  static func scaled(_ x: [Float], by keep: [Float]) -> [Float] {
+    precondition(x.count == keep.count, "Dropout: \(x.count) values for a mask of \(keep.count)")
+    return [Float](unsafeUninitializedCapacity: x.count) { y, count in
+      x.withUnsafeBufferPointer { xp in
+        keep.withUnsafeBufferPointer { kp in
+          for i in 0..<xp.count { y[i] = xp[i] * kp[i] }
+        }
+      }
+      count = x.count
+    }
   }
 }
 

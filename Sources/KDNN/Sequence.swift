@@ -83,6 +83,13 @@ public func nnSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, 
   }
 }
 
+/// An array of `count` floats whose contents are undefined: for outputs that the caller writes in
+/// full (an sgemm with β = 0, a copy), where a zero fill would be a wasted pass over memory.
+@inlinable
+public func uninitializedFloats(_ count: Int) -> [Float] {
+  [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+}
+
 /// Runs `body(worker)` on `count` workers and waits for all of them.
 @inlinable
 public func nnParallel(_ count: Int, _ body: (Int) -> Void) {
