@@ -53,7 +53,8 @@ public final class ProgressBar: @unchecked Sendable {
   }
 
   private func rateText(_ rate: Double) -> String {
-    unit == "B" ? String(format: "%.1f MB/s", rate / 1e6) : String(format: "%.0f %@/s", rate, unit)
+    // Slow stages (a fine-tuning step takes seconds) would otherwise print "0 steps/s".
+    unit == "B" ? String(format: "%.1f MB/s", rate / 1e6) : String(format: rate < 10 ? "%.2f %@/s" : "%.0f %@/s", rate, unit)
   }
 
   private func amount(_ value: Int64) -> String {
