@@ -26,8 +26,12 @@ loader_big_rss=$(rss "$BIN/kd-train" bench loader --db "$WORK/big.sqlite" --pass
 
 for i in 1 2 3; do "$BIN/kd-train" bench loader --db "$WORK/big.sqlite" --passes 3 > "$WORK/loader.$i.json"; done
 for i in 1 2 3; do python3 "$HERE/loader_python.py" "$WORK/big.sqlite" --task bench > "$WORK/pyloader.$i.json"; done
-for i in 1 2 3; do "$BIN/kd-train" bench train --db "$WORK/big.sqlite" --steps "$STEPS" --batch-size 32 > "$WORK/train.$i.json"; done
-for i in 1 2 3; do python3 "$HERE/bow_torch.py" "$WORK/big.sqlite" --task bench --steps "$TORCH_STEPS" --batch-size 32 --threads 2 > "$WORK/torch.$i.json"; done
+# The same model on both sides: 64-wide embeddings of the tokens and of 2^17 hashed-bigram buckets
+# (bow_torch.py's defaults; kd's default student is smaller: --dim 24 --buckets 16384). Interleaved pairs.
+for i in 1 2 3; do
+  "$BIN/kd-train" bench train --db "$WORK/big.sqlite" --steps "$STEPS" --batch-size 32 --dim 64 --buckets 131072 > "$WORK/train.$i.json"
+  python3 "$HERE/bow_torch.py" "$WORK/big.sqlite" --task bench --steps "$TORCH_STEPS" --batch-size 32 --threads 2 --dim 64 --buckets 131072 > "$WORK/torch.$i.json"
+done
 med() { for f in "$WORK"/$1.*.json; do field "$2" < "$f"; done | median; }
 ratio() { python3 -c "print(f'{$1/$2:.1f}x')"; }
 
