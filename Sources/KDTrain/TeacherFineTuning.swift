@@ -49,6 +49,11 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
   /// features, then everything is fine-tuned: LP-FT, Kumar et al. 2022; the fitted head is also
   /// epoch 0 of the validation selection) or `random` (N(0, 0.02), the Hugging Face default).
   public var headInit = "fit"
+  /// What training reads of a text longer than `maxTokens`: `first` (nil: its first window, the text
+  /// cut as Hugging Face truncates) or `all` (every window, each a training row with the text's
+  /// label; class weights then count windows). Evaluation averages all windows either way.
+  /// Optional so that the default leaves the resume fingerprint of earlier states unchanged.
+  public var trainWindows: String?
 
   public init() {}
 
@@ -68,6 +73,9 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
     guard limit >= 0 else { throw bad("--limit", "must be 0 or more") }
     guard ["auto", "cls", "mean"].contains(pooling) else { throw bad("--pooling", "pooling is auto, cls or mean, got '\(pooling)'") }
     guard ["fit", "random"].contains(headInit) else { throw bad("--head-init", "the head starts as fit or random, got '\(headInit)'") }
+    guard trainWindows == nil || ["first", "all"].contains(trainWindows!) else {
+      throw bad("--train-windows", "training reads the first or all windows, got '\(trainWindows!)'")
+    }
   }
 
   /// Whether the teacher's sentence-transformers pipeline L2-normalises its embedding (a `Normalize`
@@ -294,12 +302,20 @@ public final class TeacherFineTuner {
     g.append((AdamW(parameters: head, learningRate: options.learningRate,
                     weightDecay: options.weightDecay), factor(L + 1)))
     groups = g
+    var items: [(example: Int, window: Int)] = []
+    for (i, e) in data.train.enumerated() {
+      for w in 0..<(options.trainWindows == "all" ? e.windows.count : 1) { items.append((i, w)) }
+    }
+    trainItems = items
     var counts = [Int](repeating: 0, count: data.labels.count)
-    for e in data.train { counts[e.label] += 1 }
+    for item in items { counts[data.train[item.example].label] += 1 }
     classWeights = try options.weights(counts: counts)
   }
 
-  var stepsPerEpoch: Int { (data.train.count + options.batchSize - 1) / options.batchSize }
+  /// The training rows: (example, window) pairs, one per text, or one per window with `--train-windows all`.
+  let trainItems: [(example: Int, window: Int)]
+
+  var stepsPerEpoch: Int { (trainItems.count + options.batchSize - 1) / options.batchSize }
   var statePath: String { (stateDirectory as NSString).appendingPathComponent("state.safetensors") }
 
   /// What a state records besides tensors.
@@ -364,7 +380,7 @@ public final class TeacherFineTuner {
         break
       }
       var rng = NNRandom(seed: options.seed &+ UInt64(info.epoch + 1) &* 0x9e37_79b9)
-      var order = Array(data.train.indices)
+      var order = Array(trainItems.indices)
       order.shuffle(using: &rng)
       if info.stepInEpoch == 0 { epochStart = Date() }
       while info.stepInEpoch < stepsPerEpoch {
@@ -373,9 +389,10 @@ public final class TeacherFineTuner {
           throw KDError(.io, "interrupted at step \(info.globalStep); the state is saved in \(stateDirectory) (run again to resume)")
         }
         let lo = info.stepInEpoch * B
-        let batch = order[lo..<min(order.count, lo + B)].map { data.train[$0] }
+        let rows = order[lo..<min(order.count, lo + B)].map { trainItems[$0] }
+        let batch = rows.map { data.train[$0.example] }
         for p in params { p.zeroGrad() }
-        let logits = bert.forward(batch.map(\.ids), training: true)
+        let logits = bert.forward(rows.map { data.train[$0.example].windows[$0.window] }, training: true)
         var d = [Float](repeating: 0, count: logits.count)
         var wsum: Float = 0
         var loss: Float = 0

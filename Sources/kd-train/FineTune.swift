@@ -86,6 +86,8 @@ struct FineTune: ParsableCommand {
   var pooling = "auto"
   @Option(name: .customLong("head-init"), help: "fit: start from a logistic regression on the frozen encoder (LP-FT, epoch 0); random: N(0, 0.02).")
   var headInit = "fit"
+  @Option(name: .customLong("train-windows"), help: "Training reads each text's first window (first) or every window, each a row with the text's label (all). Evaluation averages all windows either way.")
+  var trainWindows = "first"
   @Option(name: .customLong("checkpoint-every"), help: "Save a resumable state every N steps, besides epoch ends (0: epoch ends only).")
   var checkpointEvery = 200
   @Option(help: "Use at most this many labelled training examples, a seeded sample (0: all).")
@@ -111,6 +113,7 @@ struct FineTune: ParsableCommand {
       o.labelSeed = labelSeed; o.patience = patience; o.warmup = warmup; o.weightDecay = weightDecay; o.clip = clip
       o.dropout = dropout; o.checkpointEvery = checkpointEvery; o.limit = limit; o.evaluateTest = !noTest
       o.pooling = pooling; o.headInit = headInit
+      o.trainWindows = trainWindows == "first" ? nil : trainWindows
       try o.validate()
       guard threads >= 0 else { throw KDError(.usage, "\(threads): expected 0 (all cores) or more threads", field: "--threads") }
       if FileManager.default.fileExists(atPath: out) && !force {

@@ -159,6 +159,29 @@ final class TeacherFineTuningTests: XCTestCase {
     XCTAssertEqual(got.macroF1, r.bestValidationMacroF1, accuracy: 1e-9)
   }
 
+  /// `--train-windows all`: every window of a long text is a training row with the text's label
+  /// (more steps per epoch), and the run trains; the default reads first windows only.
+  func testTrainingOnEveryWindow() throws {
+    let dir = try TemporaryDirectory()
+    var o = options()
+    o.maxTokens = 6
+    o.epochs = 1
+    let first = try makeTuner(dir, o, state: "first")
+    XCTAssertEqual(first.trainItems.count, first.data.train.count)
+    XCTAssertTrue(first.trainItems.allSatisfy { $0.window == 0 })
+    o.trainWindows = "all"
+    let all = try makeTuner(dir, o, state: "all")
+    let windows = all.data.train.map(\.windows.count).reduce(0, +)
+    XCTAssertEqual(all.trainItems.count, windows)
+    XCTAssertGreaterThan(windows, all.data.train.count + 20)
+    XCTAssertGreaterThan(all.stepsPerEpoch, first.stepsPerEpoch)
+    XCTAssertNotEqual(all.fingerprint, first.fingerprint)
+    let r = try all.run()
+    XCTAssertTrue(r.epochs.allSatisfy { $0.trainLoss.isFinite })
+    o.trainWindows = "some"
+    XCTAssertThrowsError(try o.validate()) { XCTAssertEqual(($0 as? KDError)?.field, "--train-windows") }
+  }
+
   /// A kill during epoch 1 after the fitted head resumes from the saved state, not from a new fit.
   func testResumeAfterTheFittedHead() throws {
     let dir = try TemporaryDirectory()
