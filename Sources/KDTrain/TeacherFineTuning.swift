@@ -315,7 +315,8 @@ public final class TeacherFineTuner {
   /// The training rows: (example, window) pairs, one per text, or one per window with `--train-windows all`.
   let trainItems: [(example: Int, window: Int)]
 
-  var stepsPerEpoch: Int { (trainItems.count + options.batchSize - 1) / options.batchSize }
+  /// Training steps in one epoch (rows: texts, or windows with `--train-windows all`).
+  public var stepsPerEpoch: Int { (trainItems.count + options.batchSize - 1) / options.batchSize }
   var statePath: String { (stateDirectory as NSString).appendingPathComponent("state.safetensors") }
 
   /// What a state records besides tensors.

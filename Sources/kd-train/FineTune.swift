@@ -141,7 +141,7 @@ struct FineTune: ParsableCommand {
       let tuner = try TeacherFineTuner(teacherDirectory: teacher, data: data, options: o, stateDirectory: stateDir)
       tuner.log = { Log.info($0) }
       tuner.shouldStop = { Interruption.shared.requested }
-      let bar = ProgressBar(label: "fine-tuning", total: Int64(o.epochs * max(1, (data.train.count + o.batchSize - 1) / o.batchSize)), unit: "steps")
+      let bar = ProgressBar(label: "fine-tuning", total: Int64(o.epochs * max(1, tuner.stepsPerEpoch)), unit: "steps")
       var lastLine = Date()
       tuner.progress = { p in
         bar.update(Int64(p.globalStep), note: String(format: "epoch %d loss %.3f", p.epoch, p.loss))
