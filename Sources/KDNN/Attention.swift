@@ -62,8 +62,8 @@ public final class SelfAttention {
   /// Context vectors `[tokens × hidden]` (heads side by side, as Hugging Face).
   ///
   /// With `firstRowOnly`, only each sequence's first token (`[CLS]`) queries: the result is
-  /// `[sequences × hidden]`, the rows the full pass would give at each sequence's first token, for
-  /// a quarter of the projections' work and 1/n of the attention's. Keys and values still come
+  /// `[sequences × hidden]`, the rows the full pass would give at each sequence's first token: the
+  /// query projection runs on one row per sequence, and the attention on 1/n of its rows. Keys and values still come
   /// from every token, and `backward` returns the gradient of all of `x`. A `[CLS]`-pooled
   /// classifier reads nothing else of the last layer.
   public func forward(_ x: [Float], layout: SequenceLayout, training: Bool, firstRowOnly: Bool = false) -> [Float] {
