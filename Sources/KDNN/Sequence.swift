@@ -29,7 +29,7 @@ public struct SequenceLayout: Sendable, Equatable {
 
   /// Each sequence's first row of a `[tokens × width]` activation: `[count × width]`.
   public func firstRows(of x: [Float], width: Int) -> [Float] {
-    var r = [Float](repeating: 0, count: count * width)
+    var r = uninitializedFloats(count * width)  // every row is copied below
     for s in 0..<count {
       let o = offsets[s] * width
       for j in 0..<width { r[s * width + j] = x[o + j] }

@@ -73,8 +73,8 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
     guard limit >= 0 else { throw bad("--limit", "must be 0 or more") }
     guard ["auto", "cls", "mean"].contains(pooling) else { throw bad("--pooling", "pooling is auto, cls or mean, got '\(pooling)'") }
     guard ["fit", "random"].contains(headInit) else { throw bad("--head-init", "the head starts as fit or random, got '\(headInit)'") }
-    guard trainWindows == nil || ["first", "all"].contains(trainWindows!) else {
-      throw bad("--train-windows", "training reads the first or all windows, got '\(trainWindows!)'")
+    if let w = trainWindows, !["first", "all"].contains(w) {
+      throw bad("--train-windows", "training reads the first or all windows, got '\(w)'")
     }
   }
 
