@@ -56,7 +56,7 @@ let package = Package(
     .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
     .target(name: "KDTensor", dependencies: ["KDCore", "COpenBLAS", "CKernels"], swiftSettings: common),
     // Trainable layers (forward + backward) on KDTensor's kernels: students and the trainable BERT.
-    .target(name: "KDNN", dependencies: ["KDCore", "KDTensor", "COpenBLAS"], swiftSettings: common),
+    .target(name: "KDNN", dependencies: ["KDCore", "KDTensor", "COpenBLAS", "CKernels"], swiftSettings: common),
     .target(name: "KDModels", dependencies: ["KDCore", "KDTensor", "KDNN"], swiftSettings: common),
     .target(
       name: "KDTeacher", dependencies: ["KDCore", "KDStore", "KDTokenizers", "KDTensor", "KDModels", "KDEval"],

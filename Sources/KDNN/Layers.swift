@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import KDTensor
 
@@ -364,10 +365,19 @@ public final class Embedding {
   /// Adds row gradients into the table's gradient (embeddings are inputs: no input gradient).
   public func backward(_ dy: [Float]) {
     let d = width
-    if table.isSparse { for id in ids { table.touch(id) } }
     dy.withUnsafeBufferPointer { dp in
-      table.grad.withUnsafeMutableBufferPointer { gp in
-        for (t, id) in ids.enumerated() { addRow(gp.baseAddress! + Int(id) * d, dp.baseAddress! + t * d, d) }
+      guard let d0 = dp.baseAddress else { return }
+      if table.isSparse {
+        var slots = [Int32](repeating: 0, count: ids.count)
+        ids.withUnsafeBufferPointer { ip in slots.withUnsafeMutableBufferPointer { sp in if let s0 = sp.baseAddress { table.touch(ip, slots: s0) } } }
+        table.reserveRowGradients()
+        table.rowGrad.withUnsafeMutableBufferPointer { gp in
+          for (t, slot) in slots.enumerated() { addRow(gp.baseAddress! + Int(slot) * d, d0 + t * d, d) }
+        }
+      } else {
+        table.grad.withUnsafeMutableBufferPointer { gp in
+          for (t, id) in ids.enumerated() { addRow(gp.baseAddress! + Int(id) * d, d0 + t * d, d) }
+        }
       }
     }
   }
@@ -385,6 +395,8 @@ public final class EmbeddingBag {
   public let table: Parameter
   var features: [Int32] = []
   var featureOffsets: [Int] = [0]
+  /// Each feature's row of the table's compact gradient (backward).
+  var featureSlots: [Int32] = []
 
   /// Uniform(−1/d, 1/d) initialisation, as fastText's input vectors.
   public init(name: String, vocabSize: Int, buckets: Int, dimension: Int, rng: inout NNRandom) {
@@ -407,41 +419,56 @@ public final class EmbeddingBag {
     return Int(h % UInt64(buckets))
   }
 
-  /// Appends the feature rows of one token sequence.
+  /// Feature rows of a sequence of `length` tokens: the tokens, then their adjacent pairs.
   @inline(__always)
-  func appendFeatures(_ tokens: UnsafeBufferPointer<Int32>, into out: inout [Int32]) {
-    for t in tokens { out.append(t) }
+  func featureCount(_ length: Int) -> Int { length + (buckets > 0 && length > 1 ? length - 1 : 0) }
+
+  /// Writes the feature rows of one token sequence to `out` (`featureCount(tokens.count)` ids).
+  @inline(__always)
+  func writeFeatures(_ tokens: UnsafeBufferPointer<Int32>, to out: UnsafeMutablePointer<Int32>) {
+    for (i, t) in tokens.enumerated() { out[i] = t }
     if buckets > 0 && tokens.count > 1 {
-      let v = Int32(vocabSize)
-      for i in 1..<tokens.count { out.append(v + Int32(Self.bigramBucket(tokens[i - 1], tokens[i], buckets: buckets))) }
+      let v = Int32(vocabSize), c = tokens.count
+      for i in 1..<c { out[c + i - 1] = v + Int32(Self.bigramBucket(tokens[i - 1], tokens[i], buckets: buckets)) }
     }
   }
 
   /// Mean of the feature rows of each sequence, `[count × dimension]`; sequence `i` is
   /// `tokens[offsets[i] ..< offsets[i + 1]]` (ids below `vocabSize`; callers check input).
+  ///
+  /// Sequences are split over `NNThreads.threads` workers; each sums its own rows in the same
+  /// order as one worker would, so the result does not depend on the worker count.
   public func forward(tokens: [Int32], offsets: [Int], training: Bool) -> [Float] {
     let d = dimension
     let n = offsets.count - 1
-    features.removeAll(keepingCapacity: true)
-    featureOffsets.removeAll(keepingCapacity: true)
-    featureOffsets.append(0)
-    tokens.withUnsafeBufferPointer { tp in
-      for i in 0..<n {
-        appendFeatures(UnsafeBufferPointer(rebasing: tp[offsets[i]..<offsets[i + 1]]), into: &features)
-        featureOffsets.append(features.count)
-      }
-    }
+    featureOffsets = [Int](repeating: 0, count: n + 1)
+    for i in 0..<n { featureOffsets[i + 1] = featureOffsets[i] + featureCount(offsets[i + 1] - offsets[i]) }
+    features = [Int32](repeating: 0, count: featureOffsets[n])
     var out = [Float](repeating: 0, count: n * d)
-    out.withUnsafeMutableBufferPointer { op in
-      table.value.withUnsafeBufferPointer { wp in
-        features.withUnsafeBufferPointer { fp in
-          guard let o0 = op.baseAddress, let w0 = wp.baseAddress else { return }
-          for i in 0..<n {
-            let lo = featureOffsets[i], hi = featureOffsets[i + 1]
-            guard hi > lo else { continue }
-            let o = o0 + i * d
-            for f in lo..<hi { addRow(o, w0 + Int(fp[f]) * d, d) }
-            scaleRow(o, 1 / Float(hi - lo), d)
+    let fo = featureOffsets
+    tokens.withUnsafeBufferPointer { tp in
+      features.withUnsafeMutableBufferPointer { fp in
+        out.withUnsafeMutableBufferPointer { op in
+          table.value.withUnsafeBufferPointer { wp in
+            guard let o0 = op.baseAddress, let w0 = wp.baseAddress, let f0 = fp.baseAddress else { return }
+            let total = fp.count
+            nnParallelRows(n, minRows: 4) { r0, r1 in
+              for i in r0..<r1 {
+                writeFeatures(UnsafeBufferPointer(rebasing: tp[offsets[i]..<offsets[i + 1]]), to: f0 + fo[i])
+              }
+              // The rows are scattered over a table larger than the caches: fetch a few features ahead.
+              let ahead = 8, bytes = d * MemoryLayout<Float>.stride, end = fo[r1]
+              for i in r0..<r1 {
+                let lo = fo[i], hi = fo[i + 1]
+                guard hi > lo else { continue }
+                let o = o0 + i * d
+                for f in lo..<hi {
+                  if f + ahead < end && f + ahead < total { kd_prefetch_rows(w0 + Int(f0[f + ahead]) * d, bytes) }
+                  addRow(o, w0 + Int(f0[f]) * d, d)
+                }
+                scaleRow(o, 1 / Float(hi - lo), d)
+              }
+            }
           }
         }
       }
@@ -449,21 +476,38 @@ public final class EmbeddingBag {
     return out
   }
 
-  /// Scatters `dPooled / count` into the rows each sequence of the last forward pass used.
+  /// Scatters `dPooled / count` into the rows each sequence of the last forward pass used
+  /// (the table's compact row gradients: the rows stay in cache however large the table).
+  ///
+  /// Rows are assigned in first-use order on one thread; then each worker adds the features of its
+  /// own share of the rows, in feature order, so every row's sum is the same for any worker count.
   public func backward(_ dPooled: [Float]) {
     let d = dimension
     let n = featureOffsets.count - 1
-    for f in features { table.touch(f) }
-    table.grad.withUnsafeMutableBufferPointer { gp in
+    featureSlots = [Int32](repeating: 0, count: features.count)
+    features.withUnsafeBufferPointer { fp in
+      featureSlots.withUnsafeMutableBufferPointer { sp in if let s0 = sp.baseAddress { table.touch(fp, slots: s0) } }
+    }
+    table.reserveRowGradients()
+    let rows = table.touchedRows.count
+    let fo = featureOffsets
+    table.rowGrad.withUnsafeMutableBufferPointer { gp in
       dPooled.withUnsafeBufferPointer { dp in
-        features.withUnsafeBufferPointer { fp in
+        featureSlots.withUnsafeBufferPointer { sp in
           guard let g0 = gp.baseAddress, let d0 = dp.baseAddress else { return }
-          for i in 0..<n {
-            let lo = featureOffsets[i], hi = featureOffsets[i + 1]
-            guard hi > lo else { continue }
-            let inv = 1 / Float(hi - lo)
-            let src = d0 + i * d
-            for f in lo..<hi { addScaledRow(g0 + Int(fp[f]) * d, src, inv, d) }
+          nnParallelRows(rows, minRows: 256) { s0, s1 in
+            let lo32 = Int32(s0), hi32 = Int32(s1)
+            let all = s0 == 0 && s1 == rows
+            for i in 0..<n {
+              let lo = fo[i], hi = fo[i + 1]
+              guard hi > lo else { continue }
+              let inv = 1 / Float(hi - lo)
+              let src = d0 + i * d
+              for f in lo..<hi {
+                let slot = sp[f]
+                if all || (slot >= lo32 && slot < hi32) { addScaledRow(g0 + Int(slot) * d, src, inv, d) }
+              }
+            }
           }
         }
       }

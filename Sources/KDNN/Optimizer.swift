@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import KDCore
 
@@ -37,21 +38,27 @@ public final class AdamW {
     for (pi, p) in parameters.enumerated() {
       let s = AdamStep(beta1: b1, beta2: b2, epsilon: eps, stepSize: stepSize, c2Root: c2Root,
                        decay: p.decays ? 1 - lr * weightDecay : 1)
-      let rows = p.touchedRows
       let d = p.rowSize
-      let sparse = p.isSparse
-      p.value.withUnsafeMutableBufferPointer { w in
-        p.grad.withUnsafeBufferPointer { g in
-          m[pi].withUnsafeMutableBufferPointer { mp in
-            v[pi].withUnsafeMutableBufferPointer { vp in
-              let (w0, g0, m0, v0) = (w.baseAddress!, g.baseAddress!, mp.baseAddress!, vp.baseAddress!)
-              if sparse {
-                for r in rows {
-                  let base = Int(r) * d
-                  adamRow(w0 + base, g0 + base, m0 + base, v0 + base, d, s)
-                }
-              } else {
-                adamRow(w0, g0, m0, v0, w.count, s)
+      if p.isSparse {
+        let rows = p.touchedRows
+        p.value.withUnsafeMutableBufferPointer { w in
+          p.rowGrad.withUnsafeBufferPointer { g in
+            m[pi].withUnsafeMutableBufferPointer { mp in
+              v[pi].withUnsafeMutableBufferPointer { vp in
+                guard let w0 = w.baseAddress, let g0 = g.baseAddress, let m0 = mp.baseAddress, let v0 = vp.baseAddress,
+                  g.count >= rows.count * d
+                else { return }
+                adamRows(rows, w0, g0, m0, v0, d, s)
+              }
+            }
+          }
+        }
+      } else {
+        p.value.withUnsafeMutableBufferPointer { w in
+          p.grad.withUnsafeBufferPointer { g in
+            m[pi].withUnsafeMutableBufferPointer { mp in
+              v[pi].withUnsafeMutableBufferPointer { vp in
+                adamRow(w.baseAddress!, g.baseAddress!, mp.baseAddress!, vp.baseAddress!, w.count, s)
               }
             }
           }
@@ -84,6 +91,33 @@ public final class AdamW {
       throw KDError(.input, "optimizer state has no step", file: file)
     }
     step = Int(s)
+  }
+}
+
+/// Lazy AdamW over the touched `rows` of a table: row `rows[i]` of `w`, `m`, `v` with the compact
+/// gradient row `i` of `g`. The rows are scattered over tables far larger than the caches, so the
+/// loop prefetches the rows a few iterations ahead (measured in BENCHMARKS.md, bow training).
+@inline(__always)
+func adamRows(
+  _ rows: [Int32], _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+  _ v: UnsafeMutablePointer<Float>, _ d: Int, _ s: AdamStep
+) {
+  let ahead = 12
+  let bytes = d * MemoryLayout<Float>.stride
+  // Rows are independent: split them over the workers (any split gives the same values).
+  rows.withUnsafeBufferPointer { rp in
+    nnParallelRows(rp.count, minRows: 256) { r0, r1 in
+      for i in r0..<r1 {
+        if i + ahead < r1 {
+          let q = Int(rp[i + ahead]) * d
+          kd_prefetch_rows(w + q, bytes)
+          kd_prefetch_rows(m + q, bytes)
+          kd_prefetch_rows(v + q, bytes)
+        }
+        let base = Int(rp[i]) * d
+        adamRow(w + base, g + i * d, m + base, v + base, d, s)
+      }
+    }
   }
 }
 

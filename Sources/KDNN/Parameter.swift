@@ -5,6 +5,11 @@ import Foundation
 /// Embedding tables are *sparse*: a batch touches few rows, so their gradient
 /// is only kept for the rows in `touchedRows` and the optimizer updates those
 /// rows alone (lazy Adam, as PyTorch's `SparseAdam`).
+///
+/// A sparse parameter keeps that gradient compact, in `rowGrad` (row `i` is the gradient
+/// of row `touchedRows[i]`), not in a table-sized array: the rows a step touches are
+/// scattered over a table of tens of megabytes, while their compact gradient stays in
+/// cache for the backward pass, the norm, clipping and AdamW (BENCHMARKS.md, bow training).
 public final class Parameter {
   public let name: String
   public let shape: [Int]
@@ -14,13 +19,20 @@ public final class Parameter {
   public var value: [Float] { didSet { version &+= 1 } }
   /// Counts writes to `value`.
   public private(set) var version: UInt64 = 0
+  /// The gradient of a dense parameter, laid out as `value`. Empty for a sparse parameter:
+  /// its gradient is `rowGrad` (`fullGradient()` spreads it out).
   public var grad: [Float]
+  /// Sparse parameters: the gradient of the touched rows, `touchedRows.count × rowSize`,
+  /// row `i` belonging to table row `touchedRows[i]`.
+  public var rowGrad: [Float] = []
   public let isSparse: Bool
   /// Whether AdamW's decoupled weight decay applies (weights yes, biases no).
   public let decays: Bool
   /// Rows with a nonzero gradient in the current step (sparse parameters only).
   public private(set) var touchedRows: [Int32] = []
-  private var rowStamp: [UInt32]
+  /// Per table row: the stamp of the step that last touched it (high 32 bits) and its index in
+  /// `touchedRows` in that step (low 32 bits). One word, so one cache miss per row.
+  private var rowMark: [UInt64]
   private var stamp: UInt32 = 1
 
   public init(name: String, shape: [Int], value: [Float], sparse: Bool = false, decays: Bool = true) {
@@ -28,37 +40,73 @@ public final class Parameter {
     self.name = name
     self.shape = shape
     self.value = value
-    self.grad = [Float](repeating: 0, count: value.count)
+    self.grad = sparse ? [] : [Float](repeating: 0, count: value.count)
     self.isSparse = sparse
     self.decays = decays
-    self.rowStamp = sparse ? [UInt32](repeating: 0, count: shape[0]) : []
+    self.rowMark = sparse ? [UInt64](repeating: 0, count: shape[0]) : []
   }
 
   public var count: Int { value.count }
   /// Values per row (the last dimension).
   public var rowSize: Int { shape.count > 1 ? shape[1...].reduce(1, *) : 1 }
 
-  /// Records that `row` gets a gradient this step (sparse parameters).
-  @inline(__always)
-  public func touch(_ row: Int32) {
-    if rowStamp[Int(row)] != stamp {
-      rowStamp[Int(row)] = stamp
-      touchedRows.append(row)
+  /// Records that `row` gets a gradient this step and returns its index in `touchedRows`,
+  /// which is its row of `rowGrad` once `reserveRowGradients()` has run (sparse parameters).
+  @inline(__always) @discardableResult
+  public func touch(_ row: Int32) -> Int32 {
+    var slot: Int32 = 0
+    withUnsafePointer(to: row) { r in
+      withUnsafeMutablePointer(to: &slot) { touch(UnsafeBufferPointer(start: r, count: 1), slots: $0) }
     }
+    return slot
+  }
+
+  /// `touch` for each of `rows`, writing their indices in `touchedRows` to `slots` (one pass over
+  /// the table's marks, with no per-row access checks: the bag's backward pass).
+  public func touch(_ rows: UnsafeBufferPointer<Int32>, slots: UnsafeMutablePointer<Int32>) {
+    let current = UInt64(stamp) << 32
+    rowMark.withUnsafeMutableBufferPointer { marks in
+      for (i, row) in rows.enumerated() {
+        let r = Int(row)
+        let mark = marks[r]
+        if mark & 0xffff_ffff_0000_0000 == current {
+          slots[i] = Int32(truncatingIfNeeded: mark)
+        } else {
+          let slot = Int32(touchedRows.count)
+          marks[r] = current | UInt64(UInt32(slot))
+          touchedRows.append(row)
+          slots[i] = slot
+        }
+      }
+    }
+  }
+
+  /// Grows `rowGrad` to one zeroed row per touched row (rows already there keep their sums):
+  /// call after touching a pass's rows and before writing their gradients.
+  public func reserveRowGradients() {
+    let need = touchedRows.count * rowSize
+    if rowGrad.count < need { rowGrad.append(contentsOf: repeatElement(0, count: need - rowGrad.count)) }
+  }
+
+  /// The gradient laid out as `value` (a sparse parameter's compact rows spread out; tests, checks).
+  public func fullGradient() -> [Float] {
+    guard isSparse else { return grad }
+    var g = [Float](repeating: 0, count: count)
+    let d = rowSize
+    for (i, r) in touchedRows.enumerated() where (i + 1) * d <= rowGrad.count {
+      for j in 0..<d { g[Int(r) * d + j] = rowGrad[i * d + j] }
+    }
+    return g
   }
 
   /// Clears the gradient (only the touched rows of a sparse parameter).
   public func zeroGrad() {
     if isSparse {
-      let d = rowSize
-      let rows = touchedRows
-      grad.withUnsafeMutableBufferPointer { g in
-        for r in rows { (g.baseAddress! + Int(r) * d).update(repeating: 0, count: d) }
-      }
       touchedRows.removeAll(keepingCapacity: true)
+      rowGrad.removeAll(keepingCapacity: true)
       stamp &+= 1
       if stamp == 0 {
-        for i in rowStamp.indices { rowStamp[i] = 0 }
+        for i in rowMark.indices { rowMark[i] = 0 }
         stamp = 1
       }
     } else {
@@ -68,29 +116,25 @@ public final class Parameter {
 
   /// Squared L2 norm of the gradient.
   public func gradSquaredNorm() -> Double {
-    var s: Double = 0
-    grad.withUnsafeBufferPointer { g in
-      if isSparse {
-        let d = rowSize
-        for r in touchedRows { s += Double(squaredNorm(g.baseAddress! + Int(r) * d, d)) }
-      } else {
-        s = Double(squaredNorm(g.baseAddress!, g.count))
-      }
+    guard isSparse else {
+      return grad.withUnsafeBufferPointer { p in p.baseAddress.map { Double(squaredNorm($0, p.count)) } ?? 0 }
     }
-    return s
+    // Row by row in Double, as the sum over a table's touched rows always was.
+    let d = rowSize
+    return rowGrad.withUnsafeBufferPointer { p in
+      guard let base = p.baseAddress, d > 0 else { return 0 }
+      var s: Double = 0
+      for i in 0..<(p.count / d) { s += Double(squaredNorm(base + i * d, d)) }
+      return s
+    }
   }
 
   /// Multiplies the gradient by `factor` (gradient clipping).
   public func scaleGrad(_ factor: Float) {
     if isSparse {
-      let d = rowSize
-      let rows = touchedRows
-      grad.withUnsafeMutableBufferPointer { g in
-        for r in rows { scaleRow(g.baseAddress! + Int(r) * d, factor, d) }
-      }
+      rowGrad.withUnsafeMutableBufferPointer { g in if let b = g.baseAddress { scaleRow(b, factor, g.count) } }
     } else {
-      grad.withUnsafeMutableBufferPointer { g in scaleRow(g.baseAddress!, factor, g.count) }
+      grad.withUnsafeMutableBufferPointer { g in if let b = g.baseAddress { scaleRow(b, factor, g.count) } }
     }
   }
 }
-

@@ -38,7 +38,7 @@ import Testing
     model.backward(dz)
     var checked = 0
     for p in model.parameters {
-      let analytic = p.grad
+      let analytic = p.fullGradient()
       for i in p.value.indices {
         let old = p.value[i]
         let h: Float = 1e-2

@@ -75,6 +75,14 @@ int kd_reuse_freed_buffers(int mmap_threshold, int trim_threshold);
 /// glibc's malloc_trim(0): free heap pages go back to the system; 1 when some did.
 int kd_release_free_memory(void);
 
+/// Asks the CPU to start loading the `bytes` bytes at `p` into cache, for writing (a hint,
+/// never a fault). Swift has no prefetch intrinsic; the lazy AdamW and the bag's lookups use
+/// this to overlap the cache misses of rows scattered over a large embedding table.
+static inline void kd_prefetch_rows(const void *p, size_t bytes) {
+  const char *c = (const char *)p;
+  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 1, 3);
+}
+
 #ifdef __cplusplus
 }
 #endif
