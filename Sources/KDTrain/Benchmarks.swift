@@ -1,5 +1,6 @@
 import Foundation
 import KDCore
+import KDNN
 
 /// CPU seconds (user + system) used by this process so far: lets a benchmark
 /// on a shared, oversubscribed machine report work per CPU-second beside wall time.
@@ -45,8 +46,9 @@ public func benchLoader(plan: TrainingPlan, options: TrainingOptions, passes: In
 
 /// Training examples per second of the student alone: batches are loaded into
 /// memory first, then `maxSteps` steps (forward, loss, backward, clip, AdamW) are timed.
-public func benchTraining(plan: TrainingPlan, options: TrainingOptions) throws -> [String: Any] {
+public func benchTraining(plan: TrainingPlan, options: TrainingOptions, threads: Int = 1) throws -> [String: Any] {
   useSingleBLASThread()
+  useWorkerThreads(threads)
   let trainer = try Trainer(plan: plan, options: options, name: "bench",
                             layout: CheckpointLayout(root: NSTemporaryDirectory()))
   let loader = try StreamingLoader(sources: plan.sources(split: .train, domains: options.domains),
@@ -82,5 +84,6 @@ public func benchTraining(plan: TrainingPlan, options: TrainingOptions) throws -
   let cpu = processCPUSeconds() - cpu0
   return ["examples": examples, "steps": steps, "seconds": seconds, "examples_per_s": Double(examples) / seconds,
           "examples_per_cpu_s": Double(examples) / cpu, "cpu_seconds": cpu,
-          "final_loss": Double(lastLoss), "parameters": model.parameterCount, "student": options.student]
+          "final_loss": Double(lastLoss), "parameters": model.parameterCount, "student": options.student,
+          "threads": NNThreads.threads]
 }

@@ -23,6 +23,9 @@ public struct TrainingRequest: Sendable {
   /// Seconds to wait for a writer (kd-ingest, kd-teacher-cache) to release a database before failing
   /// with exit code 4: kd-train never trains on a cache that is still being written.
   public var lockTimeout: TimeInterval = 600
+  /// Worker threads for the students (0: all cores). Not part of the options: bow and mlp train
+  /// to the same weights for any count.
+  public var threads = 0
   /// Measure the teacher's inference speed for the `--compare` table (loads the checkpoint).
   public var measureTeacherSpeed = true
 
@@ -57,6 +60,7 @@ public final class TrainingSession {
       throw KDError(.io, "no such database (run kd-ingest and kd-teacher-cache first, or pass --db)", file: p)
     }
     try request.options.validate()
+    useWorkerThreads(request.threads)
     // Writers first: a teacher cache still being written would be read half-done.
     let locks = try takeLocks()
     defer { for l in locks { l.release() } }

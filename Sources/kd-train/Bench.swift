@@ -42,7 +42,7 @@ struct Bench: ParsableCommand {
       if what == "loader" {
         r = try benchLoader(plan: plan, options: options, passes: passes)
       } else {
-        r = try benchTraining(plan: plan, options: options)
+        r = try benchTraining(plan: plan, options: options, threads: flags.threads)
       }
       printJSON(r.merging(["task": task, "what": what]) { a, _ in a })
       return KDExit.success
@@ -52,6 +52,7 @@ struct Bench: ParsableCommand {
   /// `bench transformer`: the default student's shape unless the transformer flags say otherwise.
   func benchTransformer() throws -> [String: Any] {
     var t = try flags.transformer.options()
+    t.threads = flags.threads
     t.initialization = "teacher"
     let c = t.studentConfig(vocabSize: 30522, numClasses: 5, maxTokens: 512)
     guard let b = c.transformer?.bertConfig else { throw ValidationError("bad transformer settings") }

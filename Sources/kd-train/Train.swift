@@ -58,6 +58,8 @@ struct TrainingFlags: ParsableArguments {
   var maxTokens: Int?
   @Option(name: .customLong("checkpoint-every"), help: "Save a resumable state every N steps (0: at epoch ends only).")
   var checkpointEvery = 2000
+  @Option(help: "Worker threads (0: all cores). A bow or mlp student trains to the same weights for any count.")
+  var threads = 0
   @OptionGroup(title: "Transformer student")
   var transformer: TransformerFlags
 
@@ -93,7 +95,12 @@ struct TrainingFlags: ParsableArguments {
     }
     o.hidden = widths.compactMap { $0 }
     o.maxTokens = maxTokens ?? (isTransformer ? 128 : 256)
-    if isTransformer { o.transformer = try transformer.options() }
+    guard threads >= 0 else { throw ValidationError("--threads: expected 0 (all cores) or more, got \(threads)") }
+    if isTransformer {
+      var t = try transformer.options()
+      t.threads = threads
+      o.transformer = t
+    }
     o.checkpointEvery = checkpointEvery
     if !teacherWeight.isEmpty && teacherWeight.count != teacher.count {
       throw ValidationError("give one --teacher-weight per --teacher")
@@ -153,6 +160,7 @@ struct Train: ParsableCommand {
       request.outputRoot = out
       request.restart = restart
       request.lockTimeout = lockTimeout
+      request.threads = flags.threads
       request.commandLine = currentCommandLine
       let session = TrainingSession(request: request)
       session.log = { Log.info($0) }

@@ -21,8 +21,6 @@ struct TransformerFlags: ParsableArguments {
   var initFrom: String?
   @Option(name: .customLong("layer-map"), help: "Transformer student: teacher layer per student layer, 0-based, comma-separated (default evenly spread, e.g. 1,3,5 of 6).")
   var layerMap: String?
-  @Option(help: "Transformer student: worker threads (0: all cores).")
-  var threads = 0
   @Option(name: .customLong("hidden-loss"), help: "Transformer student: weight of the hidden-state MSE against the teacher, online (TinyBERT; 0: off).")
   var hiddenLoss: Float = 0
   @Option(name: .customLong("attention-loss"), help: "Transformer student: weight of the last-layer attention KL against the teacher, online (MiniLM; 0: off).")
@@ -38,7 +36,6 @@ struct TransformerFlags: ParsableArguments {
     t.initialization = initialization
     t.teacherDirectory = initFrom
     if let m = layerMap { t.layerMap = try parseLayerMap(m) }
-    t.threads = threads
     t.hiddenLoss = hiddenLoss
     t.attentionLoss = attentionLoss
     try t.validate()
