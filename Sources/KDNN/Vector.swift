@@ -1,3 +1,5 @@
+import CKernels
+
 /// SIMD row kernels for the students' hot loops (embedding rows, lazy Adam).
 ///
 /// Rows are short (the embedding width); each kernel works 8 floats at a time
@@ -86,30 +88,11 @@ public struct AdamStep {
   public var decay: Float
 }
 
-/// One AdamW update of `n` consecutive values.
-@inlinable @inline(__always) public func adamRow(
+/// One AdamW update of `n` consecutive values (in C: Swift's `SIMD8.squareRoot()` is not
+/// vectorised; BENCHMARKS.md, bow training).
+@inline(__always) public func adamRow(
   _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
   _ v: UnsafeMutablePointer<Float>, _ n: Int, _ s: AdamStep
 ) {
-  let b1 = F8(repeating: s.beta1), b2 = F8(repeating: s.beta2)
-  let ob1 = F8(repeating: 1 - s.beta1), ob2 = F8(repeating: 1 - s.beta2)
-  let eps = F8(repeating: s.epsilon), step = F8(repeating: s.stepSize)
-  let inv = F8(repeating: 1 / s.c2Root), decay = F8(repeating: s.decay)
-  var j = 0
-  while j + 8 <= n {
-    let gj = load8(g + j)
-    let mj = b1 * load8(m + j) + ob1 * gj
-    let vj = b2 * load8(v + j) + ob2 * gj * gj
-    store8(mj, m + j)
-    store8(vj, v + j)
-    store8(load8(w + j) * decay - step * mj / (vj.squareRoot() * inv + eps), w + j)
-    j += 8
-  }
-  while j < n {
-    let gj = g[j]
-    m[j] = s.beta1 * m[j] + (1 - s.beta1) * gj
-    v[j] = s.beta2 * v[j] + (1 - s.beta2) * gj * gj
-    w[j] = w[j] * s.decay - s.stepSize * m[j] / (v[j].squareRoot() / s.c2Root + s.epsilon)
-    j += 1
-  }
+  kd_adam_row(w, g, m, v, n, s.beta1, s.beta2, s.epsilon, s.stepSize, s.c2Root, s.decay)
 }

@@ -75,6 +75,11 @@ int kd_reuse_freed_buffers(int mmap_threshold, int trim_threshold);
 /// glibc's malloc_trim(0): free heap pages go back to the system; 1 when some did.
 int kd_release_free_memory(void);
 
+/// One AdamW update of `n` consecutive values: m, v, then w (decoupled decay `decay` = 1 − lr·wd,
+/// `step_size` = lr / (1 − β1^t), `c2_root` = sqrt(1 − β2^t)). Vectorised, no fused multiply-adds.
+void kd_adam_row(float *w, const float *g, float *m, float *v, size_t n, float beta1, float beta2,
+                 float epsilon, float step_size, float c2_root, float decay);
+
 /// Asks the CPU to start loading the `bytes` bytes at `p` into cache, for writing (a hint,
 /// never a fault). Swift has no prefetch intrinsic; the lazy AdamW and the bag's lookups use
 /// this to overlap the cache misses of rows scattered over a large embedding table.
