@@ -368,9 +368,7 @@ public final class Embedding {
     dy.withUnsafeBufferPointer { dp in
       guard let d0 = dp.baseAddress else { return }
       if table.isSparse {
-        var slots = [Int32](repeating: 0, count: ids.count)
-        ids.withUnsafeBufferPointer { ip in slots.withUnsafeMutableBufferPointer { sp in if let s0 = sp.baseAddress { table.touch(ip, slots: s0) } } }
-        table.reserveRowGradients()
+        let slots = table.touch(ids)
         table.rowGrad.withUnsafeMutableBufferPointer { gp in
           for (t, slot) in slots.enumerated() { addRow(gp.baseAddress! + Int(slot) * d, d0 + t * d, d) }
         }
@@ -395,8 +393,6 @@ public final class EmbeddingBag {
   public let table: Parameter
   var features: [Int32] = []
   var featureOffsets: [Int] = [0]
-  /// Each feature's row of the table's compact gradient (backward).
-  var featureSlots: [Int32] = []
 
   /// Uniform(−1/d, 1/d) initialisation, as fastText's input vectors.
   public init(name: String, vocabSize: Int, buckets: Int, dimension: Int, rng: inout NNRandom) {
@@ -451,7 +447,6 @@ public final class EmbeddingBag {
         out.withUnsafeMutableBufferPointer { op in
           table.value.withUnsafeBufferPointer { wp in
             guard let o0 = op.baseAddress, let w0 = wp.baseAddress, let f0 = fp.baseAddress else { return }
-            let total = fp.count
             nnParallelRows(n, minRows: 4) { r0, r1 in
               for i in r0..<r1 {
                 writeFeatures(UnsafeBufferPointer(rebasing: tp[offsets[i]..<offsets[i + 1]]), to: f0 + fo[i])
@@ -463,7 +458,7 @@ public final class EmbeddingBag {
                 guard hi > lo else { continue }
                 let o = o0 + i * d
                 for f in lo..<hi {
-                  if f + ahead < end && f + ahead < total { kd_prefetch_rows(w0 + Int(f0[f + ahead]) * d, bytes) }
+                  if f + ahead < end { kd_prefetch_rows(w0 + Int(f0[f + ahead]) * d, bytes) }
                   addRow(o, w0 + Int(f0[f]) * d, d)
                 }
                 scaleRow(o, 1 / Float(hi - lo), d)
@@ -484,11 +479,8 @@ public final class EmbeddingBag {
   public func backward(_ dPooled: [Float]) {
     let d = dimension
     let n = featureOffsets.count - 1
-    featureSlots = [Int32](repeating: 0, count: features.count)
-    features.withUnsafeBufferPointer { fp in
-      featureSlots.withUnsafeMutableBufferPointer { sp in if let s0 = sp.baseAddress { table.touch(fp, slots: s0) } }
-    }
-    table.reserveRowGradients()
+    // Each feature's row of the table's compact gradient.
+    let featureSlots = table.touch(features)
     let rows = table.touchedRows.count
     let fo = featureOffsets
     table.rowGrad.withUnsafeMutableBufferPointer { gp in

@@ -45,8 +45,8 @@ public final class AdamW {
           p.rowGrad.withUnsafeBufferPointer { g in
             m[pi].withUnsafeMutableBufferPointer { mp in
               v[pi].withUnsafeMutableBufferPointer { vp in
-                guard let w0 = w.baseAddress, let g0 = g.baseAddress, let m0 = mp.baseAddress, let v0 = vp.baseAddress,
-                  g.count >= rows.count * d
+                // `touch` gives every touched row its gradient row: nothing to do only when none was touched.
+                guard let w0 = w.baseAddress, let g0 = g.baseAddress, let m0 = mp.baseAddress, let v0 = vp.baseAddress
                 else { return }
                 adamRows(rows, w0, g0, m0, v0, d, s)
               }

@@ -50,42 +50,33 @@ public final class Parameter {
   /// Values per row (the last dimension).
   public var rowSize: Int { shape.count > 1 ? shape[1...].reduce(1, *) : 1 }
 
-  /// Records that `row` gets a gradient this step and returns its index in `touchedRows`,
-  /// which is its row of `rowGrad` once `reserveRowGradients()` has run (sparse parameters).
-  @inline(__always) @discardableResult
-  public func touch(_ row: Int32) -> Int32 {
-    var slot: Int32 = 0
-    withUnsafePointer(to: row) { r in
-      withUnsafeMutablePointer(to: &slot) { touch(UnsafeBufferPointer(start: r, count: 1), slots: $0) }
-    }
-    return slot
-  }
-
-  /// `touch` for each of `rows`, writing their indices in `touchedRows` to `slots` (one pass over
-  /// the table's marks, with no per-row access checks: the bag's backward pass).
-  public func touch(_ rows: UnsafeBufferPointer<Int32>, slots: UnsafeMutablePointer<Int32>) {
+  /// Records that `rows` get a gradient this step (sparse parameters) and returns each one's slot:
+  /// its index in `touchedRows`, which is its row of `rowGrad`. Rows new to this step get zeroed
+  /// gradient rows; rows touched before keep their sums. One pass over the table's marks.
+  public func touch(_ rows: [Int32]) -> [Int32] {
+    var slots = [Int32](repeating: 0, count: rows.count)
     let current = UInt64(stamp) << 32
-    rowMark.withUnsafeMutableBufferPointer { marks in
-      for (i, row) in rows.enumerated() {
-        let r = Int(row)
-        let mark = marks[r]
-        if mark & 0xffff_ffff_0000_0000 == current {
-          slots[i] = Int32(truncatingIfNeeded: mark)
-        } else {
-          let slot = Int32(touchedRows.count)
-          marks[r] = current | UInt64(UInt32(slot))
-          touchedRows.append(row)
-          slots[i] = slot
+    rows.withUnsafeBufferPointer { rp in
+      slots.withUnsafeMutableBufferPointer { sp in
+        rowMark.withUnsafeMutableBufferPointer { marks in
+          for (i, row) in rp.enumerated() {
+            let r = Int(row)
+            let mark = marks[r]
+            if mark & 0xffff_ffff_0000_0000 == current {
+              sp[i] = Int32(truncatingIfNeeded: mark)
+            } else {
+              let slot = Int32(touchedRows.count)
+              marks[r] = current | UInt64(UInt32(slot))
+              touchedRows.append(row)
+              sp[i] = slot
+            }
+          }
         }
       }
     }
-  }
-
-  /// Grows `rowGrad` to one zeroed row per touched row (rows already there keep their sums):
-  /// call after touching a pass's rows and before writing their gradients.
-  public func reserveRowGradients() {
     let need = touchedRows.count * rowSize
     if rowGrad.count < need { rowGrad.append(contentsOf: repeatElement(0, count: need - rowGrad.count)) }
+    return slots
   }
 
   /// The gradient laid out as `value` (a sparse parameter's compact rows spread out; tests, checks).
