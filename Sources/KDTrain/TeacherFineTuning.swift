@@ -54,8 +54,23 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
   /// label; class weights then count windows). Evaluation averages all windows either way.
   /// Optional so that the default leaves the resume fingerprint of earlier states unchanged.
   public var trainWindows: String?
+  /// Weight-space ensembling of the start and the fine-tuned model (WiSE-FT, Wortsman et al. 2022):
+  /// the kept weights are `(1 − α)·start + α·fine-tuned`, where the start is epoch 0, the frozen
+  /// encoder with its fitted head (`--head-init fit`). `auto` picks α on validation macro-F1 from
+  /// 0, 0.1, …, 1 (ties go to the larger α); a number in [0, 1] fixes it; nil or `none`: α = 1.
+  /// It acts after training, so it is not part of the resume fingerprint.
+  public var interpolate: String?
 
   public init() {}
+
+  /// The α candidates `interpolate` asks for (nil: no interpolation).
+  public var interpolationGrid: [Float]? {
+    switch interpolate {
+    case nil, "none": return nil
+    case "auto": return (0...10).map { Float($0) / 10 }
+    case let v?: return Float(v).map { [$0] }
+    }
+  }
 
   /// Checks ranges; throws `KDError(.usage)` naming the flag.
   public func validate() throws {
@@ -75,6 +90,14 @@ public struct FineTuneOptions: Sendable, Codable, Equatable {
     guard ["fit", "random"].contains(headInit) else { throw bad("--head-init", "the head starts as fit or random, got '\(headInit)'") }
     if let w = trainWindows, !["first", "all"].contains(w) {
       throw bad("--train-windows", "training reads the first or all windows, got '\(w)'")
+    }
+    if let v = interpolate, !["auto", "none"].contains(v) {
+      guard let a = Float(v), a >= 0, a <= 1 else {
+        throw bad("--interpolate", "interpolation is auto, none or a number in [0, 1], got '\(v)'")
+      }
+      guard headInit == "fit" else {
+        throw bad("--interpolate", "a fixed α needs --head-init fit: the start it mixes in is the frozen encoder with its fitted head")
+      }
     }
   }
 
@@ -238,10 +261,22 @@ public struct FineTuneResult: Sendable, Encodable {
   /// The global step the run resumed from (nil: started fresh).
   public var resumedFromStep: Int?
   public var test: ClassificationMetrics?
+  /// WiSE-FT (`--interpolate`): the α kept and what it was chosen from (nil: not interpolated).
+  public var interpolation: FineTuneInterpolation?
   public var seconds: Double
   public var options: FineTuneOptions
   /// The written Hugging Face folder (set by the command).
   public var out: String?
+}
+
+/// The weight-space interpolation between the start (epoch 0) and the selected epoch.
+public struct FineTuneInterpolation: Sendable, Encodable {
+  /// The α kept: `(1 − α)·start + α·fine-tuned`.
+  public var alpha: Float
+  /// Validation macro-F1 of each α tried, in order.
+  public var validationMacroF1: [[Double]]
+  /// Test metrics of the selected epoch's own weights (α = 1), for comparison (nil: no test run).
+  public var testFineTuned: ClassificationMetrics?
 }
 
 /// Fine-tunes a BERT teacher (all layers, pooler and a new classifier: `BertForSequenceClassification`)
@@ -339,6 +374,7 @@ public final class TeacherFineTuner {
     var o = options
     o.checkpointEvery = 0
     o.evaluateTest = true
+    o.interpolate = nil
     let enc = JSONEncoder()
     enc.outputFormatting = .sortedKeys  // a stable text: key order must not depend on hashing
     let opts = (try? enc.encode(o)).map { String(decoding: $0, as: UTF8.self) } ?? ""
@@ -453,7 +489,8 @@ public final class TeacherFineTuner {
         info.epochLossSum = 0
         info.epochLossCount = 0
         try saveState(info)
-        if let old, old != file { try? fm.removeItem(atPath: (stateDirectory as NSString).appendingPathComponent(old)) }
+        // The start (epoch 0) stays for --interpolate.
+        if let old, old != file, old != "best-e0.safetensors" { try? fm.removeItem(atPath: (stateDirectory as NSString).appendingPathComponent(old)) }
       } else {
         info.badEpochs += 1
         info.epoch += 1
@@ -472,7 +509,12 @@ public final class TeacherFineTuner {
     log("selected epoch \(info.bestEpoch) (validation macro-F1 \(String(format: "%.4f", info.bestF1)))"
           + (stoppedEarly ? "; stopped early after \(options.patience) epoch(s) without improvement" : ""))
     var test: ClassificationMetrics?
-    if options.evaluateTest && !data.test.isEmpty {
+    let testing = options.evaluateTest && !data.test.isEmpty
+    var interpolation: FineTuneInterpolation?
+    if let grid = options.interpolationGrid {
+      interpolation = try interpolate(grid: grid, info: info, testing: testing)
+    }
+    if testing {
       test = evaluate(data.test)
       log(String(format: "test: macro-F1 %.4f, accuracy %.4f on %d examples", test!.macroF1, test!.accuracy, test!.examples))
     }
@@ -480,7 +522,66 @@ public final class TeacherFineTuner {
       task: data.task, teacher: teacherDirectory, labels: data.labels, trainExamples: data.train.count,
       validationExamples: data.validation.count, testExamples: data.test.count, epochs: info.history, bestEpoch: info.bestEpoch,
       bestValidationMacroF1: info.bestF1, stoppedEarly: stoppedEarly, resumedFromStep: resumed, test: test,
-      seconds: Date().timeIntervalSince(start), options: options, out: nil)
+      interpolation: interpolation, seconds: Date().timeIntervalSince(start), options: options, out: nil)
+  }
+
+  /// WiSE-FT: with the selected epoch's weights in `bert`, tries `(1 − α)·start + α·selected` for
+  /// each α of `grid` on validation and keeps the best (ties: the larger α). The start is epoch 0's
+  /// saved weights (the frozen encoder with its fitted head). Returns nil, leaving the weights
+  /// as they are, when epoch 0 itself was selected or its file is missing (a head-init random run,
+  /// or a state from before kd kept it).
+  func interpolate(grid: [Float], info: StateInfo, testing: Bool) throws -> FineTuneInterpolation? {
+    let startPath = (stateDirectory as NSString).appendingPathComponent("best-e0.safetensors")
+    guard info.bestEpoch > 0 else {
+      log("interpolation: epoch 0 (the start) was selected; nothing to interpolate")
+      return nil
+    }
+    guard FileManager.default.fileExists(atPath: startPath) else {
+      log("interpolation: no epoch-0 weights in \(stateDirectory) (--head-init random, or an older state); keeping the fine-tuned weights")
+      return nil
+    }
+    let startFile = try SafetensorsFile(path: startPath)
+    let params = bert.parameters
+    let tuned = params.map(\.value)
+    var start: [[Float]] = []
+    for p in params {
+      let v = try startFile.floats(p.name)
+      guard v.count == p.count else {
+        throw KDError(.model, "tensor has \(v.count) values; \(p.name) needs \(p.count)", file: startPath, field: p.name)
+      }
+      start.append(v)
+    }
+    func mix(_ a: Float) {
+      for (i, p) in params.enumerated() {
+        let s = start[i], t = tuned[i]
+        p.value = a == 1 ? t : (0..<t.count).map { j in (1 - a) * s[j] + a * t[j] }
+      }
+    }
+    var testTuned: ClassificationMetrics?
+    if testing {
+      testTuned = evaluate(data.test)
+      log(String(format: "test of the fine-tuned weights (α = 1): macro-F1 %.4f, accuracy %.4f", testTuned!.macroF1, testTuned!.accuracy))
+    }
+    var tried: [[Double]] = []
+    var best: (alpha: Float, f1: Double) = (1, -1)
+    for a in grid {
+      if shouldStop() { throw KDError(.io, "interrupted while interpolating (training is done; run again to redo the interpolation)") }
+      let f1: Double
+      if a == 1 {
+        f1 = info.bestF1
+      } else if a == 0, let e0 = info.history.first(where: { $0.epoch == 0 }) {
+        f1 = e0.validationMacroF1
+      } else {
+        mix(a)
+        f1 = evaluate(data.validation).macroF1
+      }
+      tried.append([Double(a), f1])
+      log(String(format: "interpolation α = %.2f: validation macro-F1 %.4f", a, f1))
+      if f1 > best.f1 || (f1 == best.f1 && a > best.alpha) { best = (a, f1) }
+    }
+    mix(best.alpha)
+    log(String(format: "kept α = %.2f (validation macro-F1 %.4f; the fine-tuned weights alone: %.4f)", best.alpha, best.f1, info.bestF1))
+    return FineTuneInterpolation(alpha: best.alpha, validationMacroF1: tried, testFineTuned: testTuned)
   }
 
   /// LP-FT's first stage: fits a logistic-regression head (L-BFGS, strength chosen on validation

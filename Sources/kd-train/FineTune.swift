@@ -88,6 +88,8 @@ struct FineTune: ParsableCommand {
   var headInit = "fit"
   @Option(name: .customLong("train-windows"), help: "Training reads each text's first window (first) or every window, each a row with the text's label (all). Evaluation averages all windows either way.")
   var trainWindows = "first"
+  @Option(help: "WiSE-FT: keep (1−α)·start + α·fine-tuned, the start being epoch 0 (frozen encoder, fitted head). auto: α from 0, 0.1, …, 1 on validation macro-F1; none: α = 1; or a number in [0, 1].")
+  var interpolate = "none"
   @Option(name: .customLong("checkpoint-every"), help: "Save a resumable state every N steps, besides epoch ends (0: epoch ends only).")
   var checkpointEvery = 200
   @Option(help: "Use at most this many labelled training examples, a seeded sample (0: all).")
@@ -114,6 +116,7 @@ struct FineTune: ParsableCommand {
       o.dropout = dropout; o.checkpointEvery = checkpointEvery; o.limit = limit; o.evaluateTest = !noTest
       o.pooling = pooling; o.headInit = headInit
       o.trainWindows = trainWindows == "first" ? nil : trainWindows
+      o.interpolate = interpolate == "none" ? nil : interpolate
       try o.validate()
       guard threads >= 0 else { throw KDError(.usage, "\(threads): expected 0 (all cores) or more threads", field: "--threads") }
       if FileManager.default.fileExists(atPath: out) && !force {

@@ -1,5 +1,6 @@
 import Foundation
 import KDCore
+import KDTensor
 import KDTestSupport
 import XCTest
 
@@ -197,6 +198,54 @@ final class TeacherFineTuningTests: XCTestCase {
     let r = try second.run()
     XCTAssertEqual(r.resumedFromStep, 6)
     XCTAssertEqual(r.epochs.map(\.epoch), [0, 1, 2])
+  }
+
+  /// WiSE-FT: `--interpolate auto` tries α = 0, 0.1, …, 1 on validation, keeps the best, and leaves
+  /// `(1 − α)·start + α·selected` in the model; it is not part of the resume fingerprint.
+  func testInterpolationKeepsTheBestMixOfStartAndFineTunedWeights() throws {
+    let dir = try TemporaryDirectory()
+    var o = options()
+    o.headInit = "fit"
+    o.pooling = "mean"
+    o.epochs = 3
+    o.learningRate = 1e-3
+    o.dropout = 0
+    o.interpolate = "auto"
+    let tuner = try makeTuner(dir, o)
+    var plain = o
+    plain.interpolate = nil
+    XCTAssertEqual(tuner.fingerprint, try makeTuner(dir, plain, state: "other").fingerprint)
+    let r = try tuner.run()
+    XCTAssertGreaterThan(r.bestEpoch, 0, "fine-tuning should beat the fitted head here: \(r.epochs)")
+    let interp = try XCTUnwrap(r.interpolation)
+    XCTAssertEqual(interp.validationMacroF1.map { $0[0] }, (0...10).map { Double(Float($0) / 10) })
+    // α = 0 is epoch 0, α = 1 the selected epoch; the kept α has the best validation score.
+    XCTAssertEqual(interp.validationMacroF1.first?[1], r.epochs[0].validationMacroF1)
+    XCTAssertEqual(interp.validationMacroF1.last?[1], r.bestValidationMacroF1)
+    let bestF1 = interp.validationMacroF1.map { $0[1] }.max()!
+    let kept = try XCTUnwrap(interp.validationMacroF1.first { Float($0[0]) == interp.alpha })
+    XCTAssertEqual(kept[1], bestF1)
+    XCTAssertEqual(tuner.evaluate(tuner.data.validation).macroF1, bestF1, accuracy: 1e-9)
+    XCTAssertNotNil(interp.testFineTuned)
+    // The weights are the mix of the two saved files.
+    let start = try SafetensorsFile(path: dir.file("state/best-e0.safetensors"))
+    let tuned = try SafetensorsFile(path: dir.file("state/best-e\(r.bestEpoch).safetensors"))
+    let a = interp.alpha
+    for p in tuner.bert.parameters {
+      let s = try start.floats(p.name), t = try tuned.floats(p.name)
+      for j in Swift.stride(from: 0, to: p.count, by: max(1, p.count / 7)) {
+        XCTAssertEqual(p.value[j], (1 - a) * s[j] + a * t[j], accuracy: 1e-6, "\(p.name)[\(j)]")
+      }
+    }
+    // A fixed α needs the fitted start; out-of-range values are usage errors.
+    var bad = FineTuneOptions()
+    bad.interpolate = "1.5"
+    XCTAssertThrowsError(try bad.validate()) { XCTAssertEqual(($0 as? KDError)?.field, "--interpolate") }
+    bad.interpolate = "0.5"
+    bad.headInit = "random"
+    XCTAssertThrowsError(try bad.validate()) { XCTAssertEqual(($0 as? KDError)?.field, "--interpolate") }
+    bad.interpolate = "auto"
+    XCTAssertNoThrow(try bad.validate())
   }
 
   func testClassWeightsAndOptionErrors() throws {
