@@ -2,7 +2,7 @@
 """Uniform model soup (Wortsman et al. 2022): the element-wise mean of every tensor of several
 fine-tuned teacher folders that started from the same weights (kd-train teacher runs that differ
 only in --seed), written as a copy of the first folder. Used by the issue 14 benchmarks.
-  python3 soup.py OUT FOLDER1 FOLDER2 [...]
+  python3 soup.py OUT FOLDER1 FOLDER2 [...]      (needs: pip install numpy safetensors)
 """
 import glob, os, shutil, sys
 
