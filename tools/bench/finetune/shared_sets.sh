@@ -13,6 +13,8 @@ TEACHER=${TEACHER:-models/all-MiniLM-L6-v2}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$WORK"
 tag="$TASK-f$FRAC"
+# Another window length is another frozen teacher (kd-teacher-cache refuses to mix settings under one name).
+[ "$TOK" = 256 ] || tag="$tag-t$TOK"
 ftag="$tag${SUFFIX:-}"
 t0=$(date +%s)
 "$BIN/kd-teacher-cache" --db "$DB" --teacher "$TEACHER" --name "frozen-$tag" --task "$TASK" --fit-head \
