@@ -250,7 +250,7 @@ public final class DomainDistiller {
       maxTokens: isTeacherInit ? t.maxPositionEmbeddings : options.maxTokens, vocabSize: t.vocabSize,
       typeVocabSize: max(1, t.typeVocabSize), layerNormEps: t.layerNormEps, padTokenId: t.padTokenId, numClasses: 2,
       dropout: options.dropout)
-    NNThreads.set(options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount)
+    useWorkerThreads(options.threads)
     student = isTeacherInit
       ? try TrainableBert.fromTeacher(directory: teacherDirectory, config: c, layerMap: map, seed: options.seed)
       : try TrainableBert(config: c, seed: options.seed)

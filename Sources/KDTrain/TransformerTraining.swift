@@ -71,7 +71,7 @@ public struct TransformerOptions: Codable, Sendable, Equatable {
   }
 
   /// Worker threads to use.
-  public var effectiveThreads: Int { threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount }
+  public var effectiveThreads: Int { workerCount(threads) }
 }
 
 extension Trainer {

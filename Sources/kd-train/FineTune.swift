@@ -140,7 +140,7 @@ struct FineTune: ParsableCommand {
       Log.info("task \(task): \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test examples, "
                  + "\(data.labels.count) classes; teacher \(teacher)")
       let stateDir = state ?? (out + ".kd-state")
-      NNThreads.set(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
+      useWorkerThreads(threads)
       let tuner = try TeacherFineTuner(teacherDirectory: teacher, data: data, options: o, stateDirectory: stateDir)
       tuner.log = { Log.info($0) }
       tuner.shouldStop = { Interruption.shared.requested }

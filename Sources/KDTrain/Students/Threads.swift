@@ -8,8 +8,12 @@ public func useSingleBLASThread() {
   BLAS.setThreads(1)
 }
 
-/// Sets the students' worker threads (`n`, or all cores for 0). A bow or mlp student splits its
-/// sequences, rows and optimizer rows over them and trains to the same weights for any count.
+/// The worker count a `--threads n` flag means: `n`, or all cores for 0.
+public func workerCount(_ n: Int) -> Int { n > 0 ? n : ProcessInfo.processInfo.activeProcessorCount }
+
+/// Sets KDNN's worker threads for `--threads n` (every trainer: students, the transformer student,
+/// the domain encoder, teacher fine-tuning). A bow or mlp student splits its sequences, rows and
+/// optimizer rows over them and trains to the same weights for any count.
 public func useWorkerThreads(_ n: Int) {
-  NNThreads.set(n > 0 ? n : ProcessInfo.processInfo.activeProcessorCount)
+  NNThreads.set(workerCount(n))
 }
