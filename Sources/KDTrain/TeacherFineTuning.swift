@@ -515,7 +515,8 @@ public final class TeacherFineTuner {
       interpolation = try interpolate(grid: grid, info: info, testing: testing)
     }
     if testing {
-      test = evaluate(data.test)
+      // α = 1 kept: the interpolation already scored these weights on test.
+      test = interpolation.flatMap { $0.alpha == 1 ? $0.testFineTuned : nil } ?? evaluate(data.test)
       log(String(format: "test: macro-F1 %.4f, accuracy %.4f on %d examples", test!.macroF1, test!.accuracy, test!.examples))
     }
     return FineTuneResult(
