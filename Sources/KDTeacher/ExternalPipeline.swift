@@ -68,6 +68,13 @@ final class ExternalPipeline: @unchecked Sendable {
     return batches.count + completed.count
   }
 
+  /// Whether the reader or writer has failed. Submit nothing more then: `next` still hands out the
+  /// batches answered before the failure (they are committed), then throws it.
+  var hasFailed: Bool {
+    cond.lock(); defer { cond.unlock() }
+    return failure != nil
+  }
+
   /// Sends a batch (non-blocking: the writer thread writes it). - Returns: its number.
   func submit(_ inputs: [TeacherInput]) throws -> Int {
     let bytes = teacher.encodeRequests(inputs, wantEmbeddings: wantEmbeddings)

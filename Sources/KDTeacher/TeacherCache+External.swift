@@ -41,13 +41,14 @@ extension TeacherCache {
         more = try store.transaction {
           while stored < commitEvery {
             checkInterrupt()
-            while drainDeadline == nil && nextPart < parts.count && pipeline.inFlight < window {
+            // After a failure, submitting would throw it before the batches answered earlier are stored.
+            while drainDeadline == nil && nextPart < parts.count && pipeline.inFlight < window && !pipeline.hasFailed {
               let rows = try store.teacherInputs(parts[nextPart], tokenizerID: tokenizerID)
               let (inputs, owner, windows) = try inputs(rows)
               pending[try pipeline.submit(inputs)] = (rows, owner, windows)
               nextPart += 1
             }
-            if pipeline.inFlight == 0 { return false }
+            if pipeline.inFlight == 0 && !pipeline.hasFailed { return false }
             if let d = drainDeadline, Date() >= d { return false }
             guard let c = try pipeline.next() else { continue }
             guard let p = pending.removeValue(forKey: c.number) else {
